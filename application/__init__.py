@@ -1,0 +1,1 @@
+"""Use cases of the bank, one per operation of API.md. Imports only ``domain``."""

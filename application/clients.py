@@ -1,0 +1,66 @@
+"""Use cases on API clients: create one (its key shown once) and authenticate a key."""
+
+from __future__ import annotations
+
+import hashlib
+
+from application.commands import Authenticate, CreateApiClient
+from application.ports import Clock, IdFactory, SecretFactory, TransactionRunner
+from application.validation import MAX_CLIENT_NAME, valid_text
+from application.views import ClientIdentity, NewApiClient
+from domain.api_client import ApiClient
+from domain.errors import UnauthorizedError
+from domain.ports import UnitOfWork
+
+API_KEY_PREFIX = "bk_"
+
+
+def hash_api_key(api_key: str) -> str:
+    """Keys are long random secrets, so one SHA-256 is enough (no password stretching)."""
+    return hashlib.sha256(api_key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class ClientService:
+    def __init__(
+        self,
+        runner: TransactionRunner,
+        clock: Clock,
+        new_id: IdFactory,
+        new_secret: SecretFactory,
+    ) -> None:
+        self._runner = runner
+        self._clock = clock
+        self._new_id = new_id
+        self._new_secret = new_secret
+
+    async def create(self, command: CreateApiClient) -> NewApiClient:
+        """A new tenant; the returned key is never retrievable again."""
+        name = valid_text(command.name, "name", MAX_CLIENT_NAME, required=True)
+        assert name is not None
+        api_key = API_KEY_PREFIX + self._new_secret()
+        client = ApiClient(
+            id=self._new_id(),
+            name=name,
+            key_hash=hash_api_key(api_key),
+            created_at=self._clock.now(),
+        )
+
+        async def work(uow: UnitOfWork) -> None:
+            await uow.clients.add(client)
+            await uow.commit()
+
+        await self._runner.run(work)
+        return NewApiClient(
+            id=client.id, name=client.name, api_key=api_key, created_at=client.created_at
+        )
+
+    async def authenticate(self, command: Authenticate) -> ClientIdentity:
+        key_hash = hash_api_key(command.api_key)
+
+        async def work(uow: UnitOfWork) -> ClientIdentity:
+            client = await uow.clients.get_by_key_hash(key_hash)
+            if client is None:
+                raise UnauthorizedError()
+            return ClientIdentity(id=client.id, name=client.name)
+
+        return await self._runner.read(work)

@@ -1,0 +1,100 @@
+"""Commands: what a caller asks the bank to do, as plain data."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from domain.pagination import PageRequest
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAccount:
+    client_id: uuid.UUID
+    currency: str
+    reference: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Deposit:
+    client_id: uuid.UUID
+    account_id: uuid.UUID
+    amount: int
+    currency: str
+    description: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    client_id: uuid.UUID
+    account_id: uuid.UUID
+    amount: int
+    currency: str
+    description: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TransferFunds:
+    client_id: uuid.UUID
+    source_account_id: uuid.UUID
+    destination_account_id: uuid.UUID
+    amount: int
+    currency: str
+    description: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FreezeAccount:
+    client_id: uuid.UUID
+    account_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class UnfreezeAccount:
+    client_id: uuid.UUID
+    account_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class CloseAccount:
+    client_id: uuid.UUID
+    account_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class GetAccount:
+    client_id: uuid.UUID
+    account_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class ListAccounts:
+    client_id: uuid.UUID
+    page: PageRequest
+
+
+@dataclass(frozen=True, slots=True)
+class GetTransfer:
+    client_id: uuid.UUID
+    transfer_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class ListEntries:
+    client_id: uuid.UUID
+    account_id: uuid.UUID
+    page: PageRequest
+
+
+@dataclass(frozen=True, slots=True)
+class CreateApiClient:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticate:
+    api_key: str

@@ -1,0 +1,36 @@
+"""What the application needs from outside: time, ids, secrets and transactions."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+from domain.ports import UnitOfWork
+
+T = TypeVar("T")
+
+IdFactory = Callable[[], uuid.UUID]
+SecretFactory = Callable[[], str]
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware, in UTC."""
+        ...
+
+
+class TransactionRunner(Protocol):
+    """Runs a piece of work inside a fresh unit of work.
+
+    ``run`` is for work that writes: it re-runs the whole work from scratch when the
+    storage reports a transient conflict (serialization failure, deadlock), with
+    backoff, and raises ``ConcurrencyConflictError`` once its retry budget is spent.
+    The work commits explicitly; whatever it did not commit is rolled back.
+    ``read`` runs work in a read-only snapshot, which never conflicts.
+    """
+
+    async def run(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T: ...
+
+    async def read(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T: ...

@@ -1,0 +1,174 @@
+"""The account aggregate: a balance in one currency and the rules that guard it."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from domain.errors import (
+    AccountNotActiveError,
+    AccountNotEmptyError,
+    CurrencyMismatchError,
+    InsufficientFundsError,
+    ValidationError,
+)
+from domain.money import Money
+
+# Settlement account ids are derived from the currency, so every process agrees on
+# them without a lookup and creating one twice is harmless.
+_SETTLEMENT_NAMESPACE = uuid.UUID("6f1d3c2a-4b5e-4f60-8a7b-9c0d1e2f3a4b")
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    FROZEN = "frozen"
+    CLOSED = "closed"
+
+
+class AccountKind(StrEnum):
+    CUSTOMER = "customer"
+    SETTLEMENT = "settlement"
+
+
+def settlement_account_id(currency: str) -> uuid.UUID:
+    return uuid.uuid5(_SETTLEMENT_NAMESPACE, currency)
+
+
+@dataclass(eq=False, slots=True)
+class Account:
+    """An account and its rules.
+
+    - Only an active account sends or receives money.
+    - A customer balance never goes below zero.
+    - ``version`` is 1 at opening and grows by one with every change of balance or status.
+    - Closing needs a zero balance; closed is final.
+    - A settlement account (one per currency: the outside world) may go negative and
+      keeps no balance of its own: its balance is the sum of its entries, so deposits
+      and withdrawals never contend on its row (docs/adr/003-settlement-account.md).
+    """
+
+    id: uuid.UUID
+    owner_id: uuid.UUID | None
+    currency: str
+    kind: AccountKind
+    status: AccountStatus
+    balance: int
+    version: int
+    reference: str | None
+    created_at: datetime
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        account_id: uuid.UUID,
+        owner_id: uuid.UUID,
+        currency: str,
+        reference: str | None,
+        now: datetime,
+    ) -> Account:
+        return cls(
+            id=account_id,
+            owner_id=owner_id,
+            currency=currency,
+            kind=AccountKind.CUSTOMER,
+            status=AccountStatus.ACTIVE,
+            balance=0,
+            version=1,
+            reference=reference,
+            created_at=now,
+        )
+
+    @classmethod
+    def settlement(cls, *, currency: str, now: datetime) -> Account:
+        return cls(
+            id=settlement_account_id(currency),
+            owner_id=None,
+            currency=currency,
+            kind=AccountKind.SETTLEMENT,
+            status=AccountStatus.ACTIVE,
+            balance=0,
+            version=1,
+            reference=None,
+            created_at=now,
+        )
+
+    @property
+    def is_settlement(self) -> bool:
+        return self.kind is AccountKind.SETTLEMENT
+
+    @property
+    def money(self) -> Money:
+        return Money(self.balance, self.currency)
+
+    def is_owned_by(self, client_id: uuid.UUID) -> bool:
+        return self.kind is AccountKind.CUSTOMER and self.owner_id == client_id
+
+    def ensure_active(self) -> None:
+        if self.status is not AccountStatus.ACTIVE:
+            raise AccountNotActiveError(f"account {self.id} is {self.status.value}")
+
+    def ensure_currency(self, money: Money) -> None:
+        if money.currency != self.currency:
+            raise CurrencyMismatchError(
+                f"account {self.id} holds {self.currency}, not {money.currency}"
+            )
+
+    def ensure_can_pay(self, money: Money) -> None:
+        if not money.is_positive:
+            raise ValidationError("amount must be positive")
+        if not self.is_settlement and self.money < money:
+            raise InsufficientFundsError(
+                f"account {self.id} holds {self.balance}, needs {money.amount}"
+            )
+
+    def debit(self, money: Money) -> int | None:
+        """Take money out; returns the balance after, or None for a settlement account."""
+        self.ensure_active()
+        self.ensure_currency(money)
+        self.ensure_can_pay(money)
+        return self._apply(-money.amount)
+
+    def credit(self, money: Money) -> int | None:
+        """Put money in; returns the balance after, or None for a settlement account."""
+        self.ensure_active()
+        self.ensure_currency(money)
+        if not money.is_positive:
+            raise ValidationError("amount must be positive")
+        return self._apply(money.amount)
+
+    def _apply(self, delta: int) -> int | None:
+        if self.is_settlement:
+            return None
+        self.balance += delta
+        self.version += 1
+        return self.balance
+
+    def freeze(self) -> None:
+        """Stop the account sending and receiving. Freezing a frozen account changes nothing."""
+        self._ensure_not_closed()
+        if self.status is AccountStatus.ACTIVE:
+            self._set_status(AccountStatus.FROZEN)
+
+    def unfreeze(self) -> None:
+        """Let the account move money again. Unfreezing an active account changes nothing."""
+        self._ensure_not_closed()
+        if self.status is AccountStatus.FROZEN:
+            self._set_status(AccountStatus.ACTIVE)
+
+    def close(self) -> None:
+        """Close for good: only at a zero balance, from active or frozen."""
+        self._ensure_not_closed()
+        if self.balance != 0:
+            raise AccountNotEmptyError(f"account {self.id} still holds {self.balance}")
+        self._set_status(AccountStatus.CLOSED)
+
+    def _ensure_not_closed(self) -> None:
+        if self.status is AccountStatus.CLOSED:
+            raise AccountNotActiveError(f"account {self.id} is closed")
+
+    def _set_status(self, status: AccountStatus) -> None:
+        self.status = status
+        self.version += 1

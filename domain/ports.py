@@ -1,0 +1,114 @@
+"""Ports: what the domain needs from storage, implemented in ``infrastructure``.
+
+Two adapters implement every port with the same semantics: the in-memory one
+(unit tests) and the PostgreSQL one (the service).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from domain.account import Account
+from domain.api_client import ApiClient
+from domain.idempotency import IdempotencyRecord
+from domain.pagination import Page, PageRequest
+from domain.transfer import Entry, Transfer
+
+
+class AccountRepository(Protocol):
+    async def add(self, account: Account) -> None: ...
+
+    async def get(self, account_id: uuid.UUID) -> Account | None:
+        """The account (customer or settlement) without locking it."""
+        ...
+
+    async def get_many_for_update(
+        self, account_ids: Collection[uuid.UUID]
+    ) -> dict[uuid.UUID, Account]:
+        """Load and lock the accounts that exist among ``account_ids``, in one statement.
+
+        Locks are taken in ascending id order so that two units of work locking the
+        same accounts can never deadlock on each other. Missing ids are absent from
+        the result.
+        """
+        ...
+
+    async def save(self, account: Account) -> None:
+        """Persist a changed balance, status and version of an account already loaded."""
+        ...
+
+    async def settlement(self, currency: str, now: datetime) -> Account:
+        """The settlement account of ``currency``, created on first use; never locked."""
+        ...
+
+    async def settlement_balance(self, currency: str) -> int:
+        """The settlement account's balance: the sum of its entries."""
+        ...
+
+    async def list_for_owner(self, owner_id: uuid.UUID, page: PageRequest) -> Page[Account]:
+        """The owner's customer accounts, newest first (created_at, then id, descending)."""
+        ...
+
+
+class TransferRepository(Protocol):
+    async def add(self, transfer: Transfer) -> None:
+        """Record a posted transfer and its two entries."""
+        ...
+
+    async def get(self, transfer_id: uuid.UUID) -> Transfer | None: ...
+
+    async def list_entries(self, account_id: uuid.UUID, page: PageRequest) -> Page[Entry]:
+        """The account's entries, newest first in the order they were applied."""
+        ...
+
+
+class ApiClientRepository(Protocol):
+    async def add(self, client: ApiClient) -> None: ...
+
+    async def get_by_key_hash(self, key_hash: str) -> ApiClient | None: ...
+
+
+class IdempotencyRepository(Protocol):
+    async def get(self, client_id: uuid.UUID, key: str) -> IdempotencyRecord | None: ...
+
+    async def add(self, record: IdempotencyRecord) -> None:
+        """Store the outcome; (client_id, key) is unique.
+
+        Raises ``IdempotencyKeyTakenError`` (possibly only at commit) when another
+        unit of work stored the same key first.
+        """
+        ...
+
+    async def purge(self, created_before: datetime) -> int:
+        """Forget records older than ``created_before``; returns how many."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One atomic transaction over all repositories.
+
+    ``async with uow:`` begins it; ``await uow.commit()`` is explicit; leaving the
+    block without committing, or with an exception, rolls everything back.
+    """
+
+    accounts: AccountRepository
+    transfers: TransferRepository
+    clients: ApiClientRepository
+    idempotency: IdempotencyRepository
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Adapters: storage (in memory, PostgreSQL), transactions with retry, currencies, settings."""

@@ -1,0 +1,1 @@
+"""The in-memory adapter: the same semantics as PostgreSQL, without a server (unit tests)."""

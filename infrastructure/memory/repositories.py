@@ -1,0 +1,174 @@
+"""In-memory repositories over a unit of work's working copy."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
+from typing import TypeVar
+
+from domain.account import Account, AccountKind, settlement_account_id
+from domain.api_client import ApiClient
+from domain.errors import IdempotencyKeyTakenError
+from domain.idempotency import IdempotencyRecord
+from domain.pagination import (
+    Page,
+    PageRequest,
+    decode_cursor,
+    encode_cursor,
+    timestamp_position,
+)
+from domain.transfer import Entry, Transfer
+from infrastructure.memory.store import MemoryState
+
+T = TypeVar("T")
+
+
+class MemoryAccountRepository:
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+
+    async def add(self, account: Account) -> None:
+        if account.id in self._state.accounts:
+            raise ValueError(f"account {account.id} already exists")
+        self._state.accounts[account.id] = copy.copy(account)
+
+    async def get(self, account_id: uuid.UUID) -> Account | None:
+        account = self._state.accounts.get(account_id)
+        return copy.copy(account) if account else None
+
+    async def get_many_for_update(
+        self, account_ids: Collection[uuid.UUID]
+    ) -> dict[uuid.UUID, Account]:
+        found = {}
+        for account_id in sorted(set(account_ids)):
+            account = await self.get(account_id)
+            if account is not None:
+                found[account_id] = account
+        return found
+
+    async def save(self, account: Account) -> None:
+        stored = self._state.accounts.get(account.id)
+        if stored is None:
+            raise ValueError(f"account {account.id} was never added")
+        self._state.accounts[account.id] = copy.copy(account)
+
+    async def settlement(self, currency: str, now: datetime) -> Account:
+        account_id = settlement_account_id(currency)
+        if account_id not in self._state.accounts:
+            await self.add(Account.settlement(currency=currency, now=now))
+        account = await self.get(account_id)
+        assert account is not None
+        return account
+
+    async def settlement_balance(self, currency: str) -> int:
+        entries = self._state.entries.get(settlement_account_id(currency), [])
+        return sum(entry.amount for entry in entries)
+
+    async def list_for_owner(self, owner_id: uuid.UUID, page: PageRequest) -> Page[Account]:
+        owned = sorted(
+            (
+                account
+                for account in self._state.accounts.values()
+                if account.kind is AccountKind.CUSTOMER and account.owner_id == owner_id
+            ),
+            key=lambda account: (account.created_at, account.id),
+            reverse=True,
+        )
+
+        def position(account: Account) -> list[str | int]:
+            return [timestamp_position(account.created_at), str(account.id)]
+
+        return paginate(
+            [copy.copy(account) for account in owned],
+            page,
+            f"accounts:{owner_id}",
+            position,
+            (int, str),
+        )
+
+
+class MemoryTransferRepository:
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+
+    async def add(self, transfer: Transfer) -> None:
+        if transfer.id in self._state.transfers:
+            raise ValueError(f"transfer {transfer.id} already exists")
+        self._state.transfers[transfer.id] = transfer
+        for entry in transfer.entries:
+            self._state.entries.setdefault(entry.account_id, []).append(entry)
+
+    async def get(self, transfer_id: uuid.UUID) -> Transfer | None:
+        return self._state.transfers.get(transfer_id)
+
+    async def list_entries(self, account_id: uuid.UUID, page: PageRequest) -> Page[Entry]:
+        newest_first = list(reversed(self._state.entries.get(account_id, [])))
+
+        def position(entry: Entry) -> list[str | int]:
+            assert entry.account_version is not None
+            return [entry.account_version]
+
+        return paginate(newest_first, page, f"entries:{account_id}", position, (int,))
+
+
+class MemoryApiClientRepository:
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+
+    async def add(self, client: ApiClient) -> None:
+        if client.key_hash in self._state.clients:
+            raise ValueError("API key hash collision")
+        self._state.clients[client.key_hash] = client
+
+    async def get_by_key_hash(self, key_hash: str) -> ApiClient | None:
+        return self._state.clients.get(key_hash)
+
+
+class MemoryIdempotencyRepository:
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+
+    async def get(self, client_id: uuid.UUID, key: str) -> IdempotencyRecord | None:
+        return self._state.idempotency.get((client_id, key))
+
+    async def add(self, record: IdempotencyRecord) -> None:
+        slot = (record.client_id, record.key)
+        if slot in self._state.idempotency:
+            raise IdempotencyKeyTakenError()
+        self._state.idempotency[slot] = record
+
+    async def purge(self, created_before: datetime) -> int:
+        expired = [
+            slot
+            for slot, record in self._state.idempotency.items()
+            if record.created_at < created_before
+        ]
+        for slot in expired:
+            del self._state.idempotency[slot]
+        return len(expired)
+
+
+def paginate(
+    items: Sequence[T],
+    page: PageRequest,
+    scope: str,
+    position: Callable[[T], list[str | int]],
+    shape: tuple[type, ...],
+) -> Page[T]:
+    """Keyset pagination over items already sorted newest first.
+
+    The page starts strictly after the cursor's position, so items added since
+    never shift later pages.
+    """
+    start = 0
+    if page.after is not None:
+        after = decode_cursor(scope, page.after, shape)
+        start = next(
+            (index for index, item in enumerate(items) if position(item) < after), len(items)
+        )
+    chunk = list(items[start : start + page.limit])
+    has_more = start + page.limit < len(items)
+    next_cursor = encode_cursor(scope, position(chunk[-1])) if chunk and has_more else None
+    return Page(items=chunk, next_cursor=next_cursor)

@@ -1,0 +1,69 @@
+"""The in-memory unit of work: a working copy committed by swapping it in."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from domain.ports import (
+    AccountRepository,
+    ApiClientRepository,
+    IdempotencyRepository,
+    TransferRepository,
+)
+from infrastructure.memory.repositories import (
+    MemoryAccountRepository,
+    MemoryApiClientRepository,
+    MemoryIdempotencyRepository,
+    MemoryTransferRepository,
+)
+from infrastructure.memory.store import MemoryState, MemoryStore
+
+
+class InMemoryUnitOfWork:
+    """Holds the store's lock from ``__aenter__`` to ``__aexit__``.
+
+    Work happens on a copy of the committed state; ``commit`` publishes the copy,
+    ``rollback`` (and leaving without commit) throws it away.
+    """
+
+    accounts: AccountRepository
+    transfers: TransferRepository
+    clients: ApiClientRepository
+    idempotency: IdempotencyRepository
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self._working: MemoryState | None = None
+
+    async def __aenter__(self) -> Self:
+        await self._store.lock.acquire()
+        self._begin()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._working = None
+        self._store.lock.release()
+
+    def _begin(self) -> None:
+        self._working = self._store.state.copy()
+        self.accounts = MemoryAccountRepository(self._working)
+        self.transfers = MemoryTransferRepository(self._working)
+        self.clients = MemoryApiClientRepository(self._working)
+        self.idempotency = MemoryIdempotencyRepository(self._working)
+
+    async def commit(self) -> None:
+        if self._working is None:
+            raise RuntimeError("commit outside the unit of work")
+        self._store.state = self._working
+        self._begin()
+
+    async def rollback(self) -> None:
+        if self._working is None:
+            raise RuntimeError("rollback outside the unit of work")
+        self._begin()

@@ -1,0 +1,11 @@
+"""The ``banking`` command line."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="banking")
+def main() -> None:
+    """Operate the banking-transfer service."""
