@@ -9,7 +9,8 @@ The policy, after the IETF Idempotency-Key draft and Stripe:
 - a repeat of the same request replays that outcome, marked as replayed;
 - the same key with a different request is ``idempotency_key_reused``;
 - when two attempts race, the unique (client, key) record lets only one commit; the
-  loser's unit of work rolls back and it replays the winner's outcome.
+  loser's unit of work rolls back and it replays the winner's outcome, so the effect
+  never happens twice.
 """
 
 from __future__ import annotations
@@ -85,10 +86,10 @@ class IdempotentExecutor:
         valid_idempotency_key(key)
         fingerprint = request_fingerprint(operation, command)
 
+        async def lookup(uow: UnitOfWork) -> IdempotencyRecord | None:
+            return await uow.idempotency.get(client_id, key)
+
         async def attempt(uow: UnitOfWork) -> Completed[R]:
-            record = await uow.idempotency.get(client_id, key)
-            if record is not None:
-                return Completed(_replay(record, fingerprint, codec), replayed=True)
             try:
                 result = await work(uow)
             except RuleViolationError as rejection:
@@ -101,6 +102,12 @@ class IdempotentExecutor:
             return Completed(result)
 
         for _ in range(_ATTEMPTS_AFTER_LOST_RACE):
+            # The look-up runs in its own read-only snapshot: reading the key inside the
+            # serializable transaction would make concurrent requests of one client
+            # conflict on the key index for no reason. The unique key still decides races.
+            record = await self._runner.read(lookup)
+            if record is not None:
+                return Completed(_replay(record, fingerprint, codec), replayed=True)
             try:
                 return await self._runner.run(attempt)
             except IdempotencyKeyTakenError:
