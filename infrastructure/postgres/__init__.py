@@ -1,0 +1,1 @@
+"""The PostgreSQL adapter: schema, engine, embedded server and migrations."""

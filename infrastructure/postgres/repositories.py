@@ -1,0 +1,463 @@
+"""PostgreSQL repositories: Core statements, translated to and from domain entities.
+
+Writes are buffered and flushed together at commit (one statement per table), so a
+transfer costs few round trips however many repository calls the use case makes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Hashable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Row,
+    String,
+    Uuid,
+    column,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+    values,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql import Executable
+
+from domain.account import Account, AccountKind, AccountStatus, settlement_account_id
+from domain.api_client import ApiClient
+from domain.errors import TransientConflictError, ValidationError
+from domain.idempotency import IdempotencyRecord
+from domain.money import Money
+from domain.pagination import (
+    Page,
+    PageRequest,
+    decode_cursor,
+    encode_cursor,
+    timestamp_position,
+)
+from domain.transfer import Entry, Transfer, TransferKind, TransferStatus
+from infrastructure.keyed_locks import KeyedLocks
+from infrastructure.postgres.errors import translated_errors
+from infrastructure.postgres.tables import (
+    accounts,
+    api_clients,
+    entries,
+    idempotency_keys,
+    transfers,
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class PendingWrites:
+    """What a unit of work has decided to write but not yet sent."""
+
+    accounts: dict[uuid.UUID, Account] = field(default_factory=dict)
+    loaded_versions: dict[uuid.UUID, int] = field(default_factory=dict)
+    new_accounts: list[Account] = field(default_factory=list)
+    transfers: list[Transfer] = field(default_factory=list)
+    records: list[IdempotencyRecord] = field(default_factory=list)
+    # Settlement currencies whose row this unit of work made sure exists.
+    settlements: set[str] = field(default_factory=set)
+
+    def clear(self) -> None:
+        self.accounts.clear()
+        self.loaded_versions.clear()
+        self.new_accounts.clear()
+        self.transfers.clear()
+        self.records.clear()
+        self.settlements.clear()
+
+
+class Database:
+    """The unit of work's connection, with the domain's errors instead of the driver's.
+
+    The connection is checked out at the first statement, so a unit of work waiting for
+    an in-process account lock does not sit on a pooled connection.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self.connection: AsyncConnection | None = None
+
+    async def execute(self, statement: Executable, parameters: Any = None) -> Any:
+        with translated_errors():
+            if self.connection is None:
+                self.connection = await self._engine.connect()
+            return await self.connection.execute(statement, parameters)
+
+    async def commit(self) -> None:
+        if self.connection is not None:
+            with translated_errors():
+                await self.connection.commit()
+
+    async def rollback(self) -> None:
+        if self.connection is not None:
+            with translated_errors():
+                await self.connection.rollback()
+
+    async def close(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is None:
+            return
+        try:
+            if connection.in_transaction():
+                await connection.rollback()
+        finally:
+            await connection.close()
+
+
+class PostgresAccountRepository:
+    def __init__(
+        self,
+        db: Database,
+        pending: PendingWrites,
+        known_settlements: set[str],
+        account_locks: KeyedLocks,
+    ) -> None:
+        self._db = db
+        self._pending = pending
+        self._known_settlements = known_settlements
+        self._account_locks = account_locks
+        self.held_locks: list[Hashable] = []
+
+    async def add(self, account: Account) -> None:
+        self._pending.new_accounts.append(account)
+
+    async def get(self, account_id: uuid.UUID) -> Account | None:
+        result = await self._db.execute(select(accounts).where(accounts.c.id == account_id))
+        row = result.first()
+        return None if row is None else self._loaded(row)
+
+    async def get_many_for_update(
+        self, account_ids: Collection[uuid.UUID]
+    ) -> dict[uuid.UUID, Account]:
+        ids = sorted(set(account_ids))
+        await self._lock_in_process(ids)
+        # Ascending id order: two transactions locking the same accounts queue up
+        # behind each other instead of deadlocking.
+        result = await self._db.execute(
+            select(accounts).where(accounts.c.id.in_(ids)).order_by(accounts.c.id).with_for_update()
+        )
+        return {row.id: self._loaded(row) for row in result}
+
+    async def _lock_in_process(self, ids: list[uuid.UUID]) -> None:
+        """Queue up behind this process's other units of work on the same accounts.
+
+        Taken before the first statement, so the transaction's snapshot is taken after
+        the wait: the process's own transactions then never abort each other with a
+        serialization failure. Row locks still order them against other processes.
+        """
+        if set(ids) <= set(self.held_locks):
+            return
+        if self.held_locks:
+            raise RuntimeError("lock all the accounts a unit of work needs in one call")
+        self.held_locks = await self._account_locks.acquire(ids)
+
+    async def save(self, account: Account) -> None:
+        if account.id not in self._pending.loaded_versions:
+            raise ValueError(f"account {account.id} was not loaded in this unit of work")
+        self._pending.accounts[account.id] = account
+
+    async def settlement(self, currency: str, now: datetime) -> Account:
+        account = Account.settlement(currency=currency, now=now)
+        if currency not in self._known_settlements:
+            # Idempotent thanks to the deterministic id; after the first commit the
+            # process knows the row exists and skips the round trip.
+            await self._db.execute(
+                pg_insert(accounts).values(_account_row(account)).on_conflict_do_nothing()
+            )
+            self._pending.settlements.add(currency)
+        return account
+
+    async def settlement_balance(self, currency: str) -> int:
+        result = await self._db.execute(
+            select(func.coalesce(func.sum(entries.c.amount), 0)).where(
+                entries.c.account_id == settlement_account_id(currency)
+            )
+        )
+        return int(result.scalar_one())
+
+    async def list_for_owner(self, owner_id: uuid.UUID, page: PageRequest) -> Page[Account]:
+        scope = f"accounts:{owner_id}"
+        query = (
+            select(accounts)
+            .where(accounts.c.owner_id == owner_id)
+            .order_by(accounts.c.created_at.desc(), accounts.c.id.desc())
+            .limit(page.limit + 1)
+        )
+        if page.after is not None:
+            micros, account_id = decode_cursor(scope, page.after, (int, str))
+            after = (_from_position(micros), _uuid_from_cursor(account_id))
+            query = query.where(tuple_(accounts.c.created_at, accounts.c.id) < after)
+        rows = list(await self._db.execute(query))
+        items = [self._loaded(row) for row in rows[: page.limit]]
+        has_more = len(rows) > page.limit
+        next_cursor = (
+            encode_cursor(scope, [timestamp_position(items[-1].created_at), str(items[-1].id)])
+            if has_more
+            else None
+        )
+        return Page(items=items, next_cursor=next_cursor)
+
+    def _loaded(self, row: Row[Any]) -> Account:
+        account = _account_from_row(row)
+        self._pending.loaded_versions[account.id] = account.version
+        return account
+
+
+class PostgresTransferRepository:
+    def __init__(self, db: Database, pending: PendingWrites) -> None:
+        self._db = db
+        self._pending = pending
+
+    async def add(self, transfer: Transfer) -> None:
+        self._pending.transfers.append(transfer)
+
+    async def get(self, transfer_id: uuid.UUID) -> Transfer | None:
+        result = await self._db.execute(
+            select(transfers, *[c.label(f"entries_{c.name}") for c in entries.c])
+            .join(entries, entries.c.transfer_id == transfers.c.id)
+            .where(transfers.c.id == transfer_id)
+        )
+        rows = list(result.mappings())
+        if not rows:
+            return None
+        lines = [_entry_from_row(row, prefix="entries_") for row in rows]
+        debit = next(line for line in lines if line.amount < 0)
+        credit = next(line for line in lines if line.amount > 0)
+        head = rows[0]
+        return Transfer(
+            id=head["id"],
+            kind=TransferKind(head["kind"]),
+            source_account_id=head["source_account_id"],
+            destination_account_id=head["destination_account_id"],
+            money=Money(head["amount"], head["currency"]),
+            description=head["description"],
+            status=TransferStatus(head["status"]),
+            created_at=head["created_at"],
+            debit=debit,
+            credit=credit,
+        )
+
+    async def list_entries(self, account_id: uuid.UUID, page: PageRequest) -> Page[Entry]:
+        scope = f"entries:{account_id}"
+        query = (
+            select(entries)
+            .where(entries.c.account_id == account_id)
+            .order_by(entries.c.account_version.desc())
+            .limit(page.limit + 1)
+        )
+        if page.after is not None:
+            (version,) = decode_cursor(scope, page.after, (int,))
+            query = query.where(entries.c.account_version < version)
+        rows = list((await self._db.execute(query)).mappings())
+        items = [_entry_from_row(row) for row in rows[: page.limit]]
+        has_more = len(rows) > page.limit
+        last_version = items[-1].account_version if items else None
+        next_cursor = (
+            encode_cursor(scope, [last_version]) if has_more and last_version is not None else None
+        )
+        return Page(items=items, next_cursor=next_cursor)
+
+
+class PostgresApiClientRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(self, client: ApiClient) -> None:
+        await self._db.execute(
+            insert(api_clients).values(
+                id=client.id,
+                name=client.name,
+                key_hash=client.key_hash,
+                created_at=client.created_at,
+            )
+        )
+
+    async def get_by_key_hash(self, key_hash: str) -> ApiClient | None:
+        result = await self._db.execute(
+            select(api_clients).where(api_clients.c.key_hash == key_hash)
+        )
+        row = result.first()
+        if row is None:
+            return None
+        return ApiClient(id=row.id, name=row.name, key_hash=row.key_hash, created_at=row.created_at)
+
+
+class PostgresIdempotencyRepository:
+    def __init__(self, db: Database, pending: PendingWrites) -> None:
+        self._db = db
+        self._pending = pending
+
+    async def get(self, client_id: uuid.UUID, key: str) -> IdempotencyRecord | None:
+        result = await self._db.execute(
+            select(idempotency_keys).where(
+                idempotency_keys.c.client_id == client_id, idempotency_keys.c.key == key
+            )
+        )
+        row = result.first()
+        if row is None:
+            return None
+        return IdempotencyRecord(
+            client_id=row.client_id,
+            key=row.key,
+            fingerprint=row.fingerprint,
+            outcome=row.outcome,
+            created_at=row.created_at,
+        )
+
+    async def add(self, record: IdempotencyRecord) -> None:
+        self._pending.records.append(record)
+
+    async def purge(self, created_before: datetime) -> int:
+        result = await self._db.execute(
+            idempotency_keys.delete().where(idempotency_keys.c.created_at < created_before)
+        )
+        return int(result.rowcount)
+
+
+async def flush(db: Database, pending: PendingWrites) -> None:
+    """Send the buffered writes: at most one statement per table, parents first."""
+    if pending.new_accounts:
+        await db.execute(insert(accounts), [_account_row(a) for a in pending.new_accounts])
+    if pending.accounts:
+        await _update_accounts(db, list(pending.accounts.values()), pending.loaded_versions)
+    if pending.transfers:
+        await db.execute(insert(transfers), [_transfer_row(t) for t in pending.transfers])
+        await db.execute(
+            insert(entries),
+            [_entry_row(entry) for t in pending.transfers for entry in t.entries],
+        )
+    if pending.records:
+        await db.execute(insert(idempotency_keys), [_record_row(r) for r in pending.records])
+    pending.clear()
+
+
+async def _update_accounts(
+    db: Database, changed: Sequence[Account], loaded_versions: dict[uuid.UUID, int]
+) -> None:
+    """One UPDATE for every changed account, guarded by the version each was loaded at.
+
+    The guard can only fail if a row changed without its lock; that is treated as a
+    serialization failure, so the unit of work re-runs from scratch.
+    """
+    changes = values(
+        column("id", Uuid),
+        column("loaded_version", Integer),
+        column("balance", BigInteger),
+        column("status", String),
+        column("version", Integer),
+        name="changes",
+    ).data([(a.id, loaded_versions[a.id], a.balance, a.status.value, a.version) for a in changed])
+    result = await db.execute(
+        update(accounts)
+        .where(
+            accounts.c.id == changes.c.id,
+            accounts.c.version == changes.c.loaded_version,
+        )
+        .values(balance=changes.c.balance, status=changes.c.status, version=changes.c.version)
+    )
+    if result.rowcount != len(changed):
+        raise TransientConflictError("an account changed under its lock")
+
+
+def _account_row(account: Account) -> dict[str, Any]:
+    return {
+        "id": account.id,
+        "owner_id": account.owner_id,
+        "currency": account.currency,
+        "kind": account.kind.value,
+        "status": account.status.value,
+        "balance": account.balance,
+        "version": account.version,
+        "reference": account.reference,
+        "created_at": account.created_at,
+    }
+
+
+def _account_from_row(row: Row[Any]) -> Account:
+    return Account(
+        id=row.id,
+        owner_id=row.owner_id,
+        currency=row.currency,
+        kind=AccountKind(row.kind),
+        status=AccountStatus(row.status),
+        balance=row.balance,
+        version=row.version,
+        reference=row.reference,
+        created_at=row.created_at,
+    )
+
+
+def _transfer_row(transfer: Transfer) -> dict[str, Any]:
+    return {
+        "id": transfer.id,
+        "kind": transfer.kind.value,
+        "source_account_id": transfer.source_account_id,
+        "destination_account_id": transfer.destination_account_id,
+        "amount": transfer.money.amount,
+        "currency": transfer.money.currency,
+        "description": transfer.description,
+        "status": transfer.status.value,
+        "created_at": transfer.created_at,
+    }
+
+
+def _entry_row(entry: Entry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "transfer_id": entry.transfer_id,
+        "account_id": entry.account_id,
+        "amount": entry.amount,
+        "currency": entry.currency,
+        "balance_after": entry.balance_after,
+        "account_version": entry.account_version,
+        "created_at": entry.created_at,
+    }
+
+
+def _entry_from_row(row: Any, prefix: str = "") -> Entry:
+    return Entry(
+        id=row[f"{prefix}id"],
+        transfer_id=row[f"{prefix}transfer_id"],
+        account_id=row[f"{prefix}account_id"],
+        amount=row[f"{prefix}amount"],
+        currency=row[f"{prefix}currency"],
+        balance_after=row[f"{prefix}balance_after"],
+        account_version=row[f"{prefix}account_version"],
+        created_at=row[f"{prefix}created_at"],
+    )
+
+
+def _record_row(record: IdempotencyRecord) -> dict[str, Any]:
+    return {
+        "client_id": record.client_id,
+        "key": record.key,
+        "fingerprint": record.fingerprint,
+        "outcome": record.outcome,
+        "created_at": record.created_at,
+    }
+
+
+def _from_position(micros: str | int) -> datetime:
+    assert isinstance(micros, int)
+    try:
+        return _EPOCH + timedelta(microseconds=micros)
+    except OverflowError:
+        raise ValidationError("the cursor is not one this list issued") from None
+
+
+def _uuid_from_cursor(value: str | int) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise ValidationError("the cursor is not one this list issued") from None

@@ -1,0 +1,64 @@
+"""Settings from ``BANKING_*`` environment variables, validated once at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from infrastructure.transactions import RetryPolicy
+
+
+class Settings(BaseSettings):
+    """Everything an operator can tune. Durations are in seconds unless the name says ms."""
+
+    model_config = SettingsConfigDict(env_prefix="BANKING_", extra="ignore", frozen=True)
+
+    # None means: start the private embedded server under ``data_dir``.
+    database_url: str | None = None
+    data_dir: Path = Path("var/pg")
+
+    pool_size: int = Field(default=10, gt=0)
+    max_overflow: int = Field(default=10, ge=0)
+    pool_timeout: float = Field(default=5.0, gt=0)
+    pool_pre_ping: bool = True
+
+    # Set per connection so that a stuck query or lock wait fails fast instead of
+    # holding a pooled connection (and the client) hostage.
+    statement_timeout_ms: int = Field(default=5000, gt=0)
+    lock_timeout_ms: int = Field(default=3000, gt=0)
+
+    retry_attempts: int = Field(default=10, gt=0)
+    retry_base_delay: float = Field(default=0.002, gt=0)
+    retry_max_delay: float = Field(default=0.1, gt=0)
+
+    admin_token: SecretStr | None = None
+
+    @field_validator("database_url", "admin_token", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `BANKING_DATABASE_URL=` in a shell or .env file means "not set", not "".
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _delays_are_ordered(self) -> Self:
+        if self.retry_max_delay < self.retry_base_delay:
+            raise ValueError("retry_max_delay must not be smaller than retry_base_delay")
+        return self
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            attempts=self.retry_attempts,
+            base_delay=self.retry_base_delay,
+            max_delay=self.retry_max_delay,
+        )
+
+
+def get_settings() -> Settings:
+    """Read the environment now; deliberately not cached, so tests can change it."""
+    return Settings()

@@ -1,0 +1,49 @@
+"""The embedded server: started in a directory of its own, reused, stopped on exit."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from infrastructure.postgres.embedded import EmbeddedPostgres, EmbeddedPostgresError
+from infrastructure.postgres.engine import libpq_url
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    # Not pytest's tmp_path: the package opens the parents of the data directory to
+    # its system user when run as root, and pytest's base directory should stay private.
+    root = Path(tempfile.mkdtemp(prefix="banking-embedded-"))
+    try:
+        yield root / "nested" / "pg"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_stops_on_exit_and_a_second_start_finds_the_first_runs_data(data_dir: Path) -> None:
+    # Given a first run that stores a row
+    with EmbeddedPostgres(data_dir) as url, psycopg.connect(libpq_url(url)) as connection:
+        connection.execute("CREATE TABLE memo (note text)")
+        connection.execute("INSERT INTO memo VALUES ('kept')")
+
+    # Then the server is gone once the block ends
+    assert not (data_dir / "postmaster.pid").exists()
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(libpq_url(url), connect_timeout=2)
+
+    # When the server starts again on the same directory
+    with EmbeddedPostgres(data_dir) as url, psycopg.connect(libpq_url(url)) as connection:
+        notes = connection.execute("SELECT note FROM memo").fetchall()
+
+    # Then the row is there
+    assert notes == [("kept",)]
+
+
+def test_url_is_refused_while_not_running(data_dir: Path) -> None:
+    with pytest.raises(EmbeddedPostgresError, match="not running"):
+        _ = EmbeddedPostgres(data_dir).url

@@ -1,0 +1,74 @@
+"""Statements per operation on the hot path, counted with SQLAlchemy's cursor events.
+
+BEGIN and COMMIT are sent by the driver itself and are not cursor executions: add two
+round trips to each count for the full picture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from application.commands import Deposit, TransferFunds, Withdraw
+from tests.integration.postgres_bank import postgres_bank
+from tests.integration.test_concurrency import open_accounts
+
+
+@contextmanager
+def counted_statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()[:3]))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_a_transfer_takes_four_statements(engine: AsyncEngine) -> None:
+    subject = postgres_bank(engine)
+    client, (source, destination) = await open_accounts(subject.bank, 2, 1_000)
+
+    with counted_statements(engine) as statements:
+        await subject.bank.payments.transfer(TransferFunds(client, source, destination, 5, "USD"))
+
+    assert statements == [
+        "SELECT accounts.id, accounts.owner_id,",  # both accounts, locked, one statement
+        "UPDATE accounts SET",  # both balances, one statement
+        "INSERT INTO transfers",
+        "INSERT INTO entries",  # both entries, one statement
+    ]
+
+
+async def test_an_idempotent_transfer_adds_the_look_up_and_the_record(engine: AsyncEngine) -> None:
+    subject = postgres_bank(engine)
+    client, (source, destination) = await open_accounts(subject.bank, 2, 1_000)
+    command = TransferFunds(client, source, destination, 5, "USD", idempotency_key="rt")
+
+    with counted_statements(engine) as first:
+        await subject.bank.payments.transfer(command)
+    with counted_statements(engine) as replay:
+        await subject.bank.payments.transfer(command)
+
+    assert len(first) == 6
+    assert first[0].startswith("SELECT idempotency_keys")
+    assert first[-1] == "INSERT INTO idempotency_keys"
+    assert len(replay) == 1
+
+
+async def test_deposits_and_withdrawals_never_touch_the_settlement_row(engine: AsyncEngine) -> None:
+    subject = postgres_bank(engine)
+    client, (account,) = await open_accounts(subject.bank, 1, 1_000)
+
+    with counted_statements(engine) as statements:
+        await subject.bank.payments.deposit(Deposit(client, account, 5, "USD"))
+        await subject.bank.payments.withdraw(Withdraw(client, account, 5, "USD"))
+
+    assert len(statements) == 8
+    assert statements.count("UPDATE accounts SET") == 2
