@@ -108,21 +108,19 @@ class Account:
 
     def ensure_active(self) -> None:
         if self.status is not AccountStatus.ACTIVE:
-            raise AccountNotActiveError(f"account {self.id} is {self.status.value}")
+            # No status in the text: a payer must not learn more than "cannot receive".
+            raise AccountNotActiveError()
 
     def ensure_currency(self, money: Money) -> None:
         if money.currency != self.currency:
-            raise CurrencyMismatchError(
-                f"account {self.id} holds {self.currency}, not {money.currency}"
-            )
+            # No currency in the text: it may be another client's account.
+            raise CurrencyMismatchError()
 
     def ensure_can_pay(self, money: Money) -> None:
         if not money.is_positive:
             raise ValidationError("amount must be positive")
         if not self.is_settlement and self.money < money:
-            raise InsufficientFundsError(
-                f"account {self.id} holds {self.balance}, needs {money.amount}"
-            )
+            raise InsufficientFundsError()
 
     def debit(self, money: Money) -> int | None:
         """Take money out; returns the balance after, or None for a settlement account."""
@@ -162,12 +160,12 @@ class Account:
         """Close for good: only at a zero balance, from active or frozen."""
         self._ensure_not_closed()
         if self.balance != 0:
-            raise AccountNotEmptyError(f"account {self.id} still holds {self.balance}")
+            raise AccountNotEmptyError()
         self._set_status(AccountStatus.CLOSED)
 
     def _ensure_not_closed(self) -> None:
         if self.status is AccountStatus.CLOSED:
-            raise AccountNotActiveError(f"account {self.id} is closed")
+            raise AccountNotActiveError("the account is closed")
 
     def _set_status(self, status: AccountStatus) -> None:
         self.status = status

@@ -63,12 +63,12 @@ class SameAccountError(RuleViolationError):
 
 class AccountNotActiveError(RuleViolationError):
     code = "account_not_active"
-    default_detail = "The account is frozen or closed."
+    default_detail = "An account of this transfer cannot send or receive money."
 
 
 class CurrencyMismatchError(RuleViolationError):
     code = "currency_mismatch"
-    default_detail = "The currency does not match the account's currency."
+    default_detail = "The currency does not match an account of this transfer."
 
 
 class InsufficientFundsError(RuleViolationError):

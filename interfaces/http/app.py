@@ -1,0 +1,68 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from infrastructure.postgres import migrate
+from interfaces.container import Container
+from interfaces.http import errors
+from interfaces.http.routers import accounts, admin, operations, transfers
+from interfaces.observability import Metrics, RequestContextMiddleware
+
+logger = logging.getLogger("banking.http")
+
+Readiness = Callable[[], Awaitable[bool]]
+
+
+def database_readiness(engine: AsyncEngine) -> Readiness:
+    async def ready() -> bool:
+        try:
+            async with engine.connect() as connection:
+                return await migrate.connection_is_at_head(connection)
+        except Exception:
+            logger.warning("readiness check failed", exc_info=True)
+            return False
+
+    return ready
+
+
+def create_app(
+    container: Container,
+    *,
+    admin_token: str | None,
+    readiness: Readiness | None = None,
+) -> FastAPI:
+    """The API of API.md over the services in ``container``.
+
+    ``readiness`` defaults to "the container's database answers and is at head".
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if container.database_url():
+            await container.engine().dispose()  # close the pool's connections
+
+    app = FastAPI(
+        title="Banking transfers API",
+        version="1",
+        description="Accounts, deposits, withdrawals and transfers in integer minor units.",
+        lifespan=lifespan,
+    )
+    container.wire(modules=[accounts, admin, transfers])
+    app.state.container = container
+    app.state.admin_token = admin_token
+    app.state.readiness = readiness or database_readiness(container.engine())
+    app.state.metrics = Metrics(container.runner().counters)
+
+    for router in (accounts.router, transfers.router, admin.router, operations.router):
+        app.include_router(router)
+    errors.install(app)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    return app

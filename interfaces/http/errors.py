@@ -1,0 +1,89 @@
+"""Exception handlers: every failure becomes a problem response; nothing leaks."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy import exc as sa_exc
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from domain.errors import DomainError
+from interfaces.http.guards import HttpProblem
+from interfaces.http.problems import problem
+from interfaces.observability import current_request_id
+
+logger = logging.getLogger("banking.http")
+
+# The database is unreachable, the pool is exhausted, or a connection broke mid-way:
+# the client may retry; the details stay in the log.
+UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+
+
+async def domain_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, DomainError)
+    headers = {"Idempotent-Replayed": "true"} if error.replayed else None
+    return problem(error.code, error.detail, headers=headers)
+
+
+async def http_problem(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HttpProblem)
+    return problem(error.code, error.detail)
+
+
+async def validation_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    reasons = []
+    for item in error.errors()[:10]:
+        where = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
+        reasons.append(f"{where or 'body'}: {item.get('msg', 'invalid')}")
+    return problem("validation_error", "; ".join(reasons) or "the request is invalid")
+
+
+async def http_exception(request: Request, error: Exception) -> Response:
+    assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 405:
+        headers = dict(error.headers or {})
+        return problem(
+            "method_not_allowed", "this route does not allow that method", headers=headers
+        )
+    if error.status_code == 404:
+        return problem("not_found", "no such route")
+    if error.status_code == 413:
+        return problem("payload_too_large", "the body is too large")
+    if error.status_code == 415:
+        return problem("unsupported_media_type", "request bodies must be application/json")
+    if error.status_code in (400, 422):
+        return problem("validation_error", "the request is invalid")
+    return unexpected_response(error)
+
+
+async def unavailable(request: Request, error: Exception) -> Response:
+    logger.warning("database unavailable: %s", type(error).__name__, exc_info=error)
+    return problem("service_unavailable", "the database is unavailable; retry shortly")
+
+
+async def unexpected(request: Request, error: Exception) -> Response:
+    logger.error("unexpected error", exc_info=error)
+    return unexpected_response(error)
+
+
+def unexpected_response(error: Exception) -> Response:
+    correlation_id = current_request_id()
+    return problem(
+        "internal_error",
+        f"an unexpected error occurred; quote {correlation_id} to the operator",
+        extra={"correlation_id": correlation_id},
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, domain_error)
+    app.add_exception_handler(HttpProblem, http_problem)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_exception)
+    for error_type in UNAVAILABLE:
+        app.add_exception_handler(error_type, unavailable)
+    app.add_exception_handler(Exception, unexpected)

@@ -1,0 +1,113 @@
+"""Checks that run after routing and before the body is parsed, in API.md's order:
+authentication (401/403), body size (413), media type (415)."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+
+from application.commands import Authenticate
+from application.views import ClientIdentity
+from domain.errors import UnauthorizedError
+
+MAX_BODY_BYTES = 64 * 1024
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+class HttpProblem(Exception):
+    """An error of the HTTP layer itself (size, media type, admin token)."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+async def read_limited_body(request: Request) -> bytes:
+    """The body, refused as soon as it passes the limit, declared or streamed."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise HttpProblem("payload_too_large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise HttpProblem("payload_too_large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # Starlette's cache: the body parser reads it from here
+    return body
+
+
+def is_json(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+class GuardedRoute(APIRoute):
+    """A route whose requests are authenticated and size- and type-checked first."""
+
+    async def authenticate(self, request: Request) -> None:
+        return None
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        parse_and_handle = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            await self.authenticate(request)
+            if request.method in _BODY_METHODS:
+                body = await read_limited_body(request)
+                if body and not is_json(request.headers.get("content-type", "")):
+                    raise HttpProblem(
+                        "unsupported_media_type", "request bodies must be application/json"
+                    )
+            return await parse_and_handle(request)
+
+        return handler
+
+
+class ClientRoute(GuardedRoute):
+    """For ``/v1/*``: the caller is an API client, identified by its key."""
+
+    async def authenticate(self, request: Request) -> None:
+        token = bearer_token(request)
+        if token is None:
+            raise UnauthorizedError("send Authorization: Bearer <api key>")
+        service = request.app.state.container.clients()
+        request.state.client = await service.authenticate(Authenticate(token))
+
+
+class AdminRoute(GuardedRoute):
+    """For ``/v1/admin/*``: the caller holds the admin token."""
+
+    async def authenticate(self, request: Request) -> None:
+        token = bearer_token(request)
+        expected = request.app.state.admin_token
+        if token is not None and expected and hmac.compare_digest(token, expected):
+            return
+        if token is not None:
+            service = request.app.state.container.clients()
+            try:
+                await service.authenticate(Authenticate(token))
+            except UnauthorizedError:
+                pass
+            else:
+                raise HttpProblem("forbidden", "an API client key cannot use admin routes")
+        raise UnauthorizedError("send Authorization: Bearer <admin token>")
+
+
+def current_client(request: Request) -> ClientIdentity:
+    """The API client the route authenticated (a FastAPI dependency)."""
+    client: ClientIdentity = request.state.client
+    return client

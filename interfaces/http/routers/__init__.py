@@ -1,0 +1,1 @@
+"""One router per resource; handlers only translate between HTTP and use cases."""

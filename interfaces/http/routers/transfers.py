@@ -1,0 +1,57 @@
+"""``/v1/transfers``: move money between two accounts, read a transfer."""
+
+# No `from __future__ import annotations`: dependency-injector reads the Annotated
+# markers from the live signature.
+import uuid
+from typing import Annotated
+
+from dependency_injector.wiring import Provide, inject
+from fastapi import APIRouter, Depends, Header
+from fastapi.responses import JSONResponse
+
+from application.commands import GetTransfer, TransferFunds
+from application.ledger import LedgerQueries
+from application.payments import PaymentService
+from application.views import ClientIdentity
+from domain.errors import TransferNotFoundError
+from interfaces.container import Container
+from interfaces.http import render
+from interfaces.http.guards import ClientRoute, current_client
+from interfaces.http.responses import ERRORS, created, path_id
+from interfaces.http.schemas import TransferBody, TransferOut
+
+router = APIRouter(
+    prefix="/v1/transfers", tags=["transfers"], route_class=ClientRoute, responses=ERRORS
+)
+
+
+@router.post("", status_code=201, response_model=TransferOut)
+@inject
+async def transfer(
+    body: TransferBody,
+    client: Annotated[ClientIdentity, Depends(current_client)],
+    payments: Annotated[PaymentService, Depends(Provide[Container.payments])],
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    command = TransferFunds(
+        client.id,
+        uuid.UUID(body.source_account_id),
+        uuid.UUID(body.destination_account_id),
+        body.amount,
+        body.currency,
+        body.description,
+        idempotency_key,
+    )
+    result = await payments.transfer(command)
+    return created(result, render.transfer(result.value))
+
+
+@router.get("/{transfer_id}", response_model=TransferOut)
+@inject
+async def get_transfer(
+    transfer_id: str,
+    client: Annotated[ClientIdentity, Depends(current_client)],
+    ledger: Annotated[LedgerQueries, Depends(Provide[Container.ledger])],
+) -> JSONResponse:
+    query = GetTransfer(client.id, path_id(transfer_id, TransferNotFoundError))
+    return JSONResponse(render.transfer(await ledger.get_transfer(query)))

@@ -1,0 +1,135 @@
+"""Request ids, structured logs and Prometheus metrics."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+import uuid
+from contextvars import ContextVar
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily
+from pythonjsonlogger.json import JsonFormatter
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from infrastructure.transactions import RetryCounters
+
+_request_id: ContextVar[str] = ContextVar("request_id", default="-")
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_MONEY_ROUTES = {
+    "/v1/transfers": "transfer",
+    "/v1/accounts/{account_id}/deposits": "deposit",
+    "/v1/accounts/{account_id}/withdrawals": "withdrawal",
+}
+
+
+def current_request_id() -> str:
+    return _request_id.get()
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = _request_id.get()
+        return True
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """JSON lines when the output is not a terminal; readable lines when it is."""
+    handler = logging.StreamHandler(sys.stderr)
+    if sys.stderr.isatty():
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        )
+    else:
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
+                rename_fields={"levelname": "level", "asctime": "time"},
+            )
+        )
+    handler.addFilter(RequestIdFilter())
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
+
+
+class Metrics:
+    """One registry per app, so several apps in one process (tests) never collide."""
+
+    def __init__(self, retry_counters: RetryCounters) -> None:
+        self.registry = CollectorRegistry()
+        self.latency = Histogram(
+            "banking_http_request_duration_seconds",
+            "HTTP request latency by route.",
+            ["method", "route", "status"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        self.movements = Counter(
+            "banking_money_movements_total",
+            "Deposits, withdrawals and transfers by outcome.",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
+        self.registry.register(_RetryCollector(retry_counters))
+
+
+class _RetryCollector:
+    def __init__(self, counters: RetryCounters) -> None:
+        self._counters = counters
+
+    def collect(self) -> Any:
+        retries = CounterMetricFamily(
+            "banking_unit_of_work_retries", "Units of work re-run after a transient conflict."
+        )
+        retries.add_metric([], self._counters.retries)
+        conflicts = CounterMetricFamily(
+            "banking_concurrency_conflicts", "Units of work that spent their retry budget."
+        )
+        conflicts.add_metric([], self._counters.conflicts)
+        return [retries, conflicts]
+
+
+class RequestContextMiddleware:
+    """Gives every request an id (the caller's X-Request-ID when sane), echoes it on the
+    response, and records latency and money-movement outcomes."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _VALID_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        token = _request_id.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            self.metrics.latency.labels(scope["method"], template, str(status)).observe(
+                time.perf_counter() - started
+            )
+            if template in _MONEY_ROUTES:
+                outcome = "posted" if status == 201 else str(status)
+                self.metrics.movements.labels(_MONEY_ROUTES[template], outcome).inc()
+            _request_id.reset(token)
