@@ -10,6 +10,7 @@ from enum import StrEnum
 from domain.errors import (
     AccountNotActiveError,
     AccountNotEmptyError,
+    BalanceLimitExceededError,
     CurrencyMismatchError,
     InsufficientFundsError,
     ValidationError,
@@ -32,6 +33,11 @@ class AccountKind(StrEnum):
     SETTLEMENT = "settlement"
 
 
+# A customer balance stays well inside a signed 64-bit integer (the database column),
+# so no sequence of deposits can overflow it.
+MAX_BALANCE = 10**18
+
+
 def settlement_account_id(currency: str) -> uuid.UUID:
     return uuid.uuid5(_SETTLEMENT_NAMESPACE, currency)
 
@@ -41,7 +47,7 @@ class Account:
     """An account and its rules.
 
     - Only an active account sends or receives money.
-    - A customer balance never goes below zero.
+    - A customer balance never goes below zero, nor above ``MAX_BALANCE``.
     - ``version`` is 1 at opening and grows by one with every change of balance or status.
     - Closing needs a zero balance; closed is final.
     - A settlement account (one per currency: the outside world) may go negative and
@@ -122,6 +128,12 @@ class Account:
         if not self.is_settlement and self.money < money:
             raise InsufficientFundsError()
 
+    def ensure_can_receive(self, money: Money) -> None:
+        if not money.is_positive:
+            raise ValidationError("amount must be positive")
+        if not self.is_settlement and self.balance + money.amount > MAX_BALANCE:
+            raise BalanceLimitExceededError()
+
     def debit(self, money: Money) -> int | None:
         """Take money out; returns the balance after, or None for a settlement account."""
         self.ensure_active()
@@ -133,8 +145,7 @@ class Account:
         """Put money in; returns the balance after, or None for a settlement account."""
         self.ensure_active()
         self.ensure_currency(money)
-        if not money.is_positive:
-            raise ValidationError("amount must be positive")
+        self.ensure_can_receive(money)
         return self._apply(money.amount)
 
     def _apply(self, delta: int) -> int | None:

@@ -76,6 +76,11 @@ class InsufficientFundsError(RuleViolationError):
     default_detail = "The balance is too low for this amount."
 
 
+class BalanceLimitExceededError(RuleViolationError):
+    code = "balance_limit_exceeded"
+    default_detail = "The credit would take the balance beyond 10^18 minor units."
+
+
 class AccountNotEmptyError(RuleViolationError):
     code = "account_not_empty"
     default_detail = "Only an account with a zero balance can be closed."

@@ -25,8 +25,8 @@ def post_transfer(
     """Debit ``source``, credit ``destination`` and return the posted transfer.
 
     Checks run in API.md's order: same account, then either side not active, then
-    currency, then funds. Every check runs before either account changes, so a
-    refusal leaves both untouched.
+    currency, then funds (then the destination's balance ceiling). Every check runs
+    before either account changes, so a refusal leaves both untouched.
     """
     if source.id == destination.id:
         raise SameAccountError()
@@ -35,6 +35,7 @@ def post_transfer(
     source.ensure_currency(money)
     destination.ensure_currency(money)
     source.ensure_can_pay(money)
+    destination.ensure_can_receive(money)
 
     transfer_id = new_id()
     source_after = source.debit(money)

@@ -1,9 +1,10 @@
 import pytest
 
-from domain.account import Account, AccountKind, AccountStatus, settlement_account_id
+from domain.account import MAX_BALANCE, Account, AccountKind, AccountStatus, settlement_account_id
 from domain.errors import (
     AccountNotActiveError,
     AccountNotEmptyError,
+    BalanceLimitExceededError,
     CurrencyMismatchError,
     InsufficientFundsError,
     ValidationError,
@@ -107,3 +108,11 @@ def test_a_settlement_account_may_go_negative_and_keeps_no_balance_of_its_own() 
 def test_settlement_ids_differ_per_currency_and_are_stable() -> None:
     assert settlement_account_id("USD") == settlement_account_id("USD")
     assert settlement_account_id("USD") != settlement_account_id("EUR")
+
+
+def test_a_customer_balance_never_exceeds_the_ceiling() -> None:
+    account = an_account(balance=MAX_BALANCE - 5)
+    with pytest.raises(BalanceLimitExceededError):
+        account.credit(Money(6, "USD"))
+    assert (account.balance, account.version) == (MAX_BALANCE - 5, 1)
+    assert account.credit(Money(5, "USD")) == MAX_BALANCE

@@ -1,8 +1,9 @@
 import pytest
 
-from domain.account import Account, AccountStatus
+from domain.account import MAX_BALANCE, Account, AccountStatus
 from domain.errors import (
     AccountNotActiveError,
+    BalanceLimitExceededError,
     CurrencyMismatchError,
     DomainError,
     InsufficientFundsError,
@@ -97,3 +98,10 @@ def test_checks_run_in_the_order_of_the_rules_table_and_change_nothing(
         transfer(source, destination, amount, currency)
     assert (source.balance, source.version) == (100, 1)
     assert (destination.balance, destination.version) == (7, 1)
+
+
+def test_a_transfer_that_would_overflow_the_destination_is_refused_before_any_change() -> None:
+    source, destination = an_account(balance=10), an_account(balance=MAX_BALANCE)
+    with pytest.raises(BalanceLimitExceededError):
+        transfer(source, destination, 1)
+    assert (source.balance, source.version, destination.version) == (10, 1, 1)
