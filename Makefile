@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck contracts unit clean
+.PHONY: install run test lint typecheck contracts unit clean bench bench-quick
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,3 +34,19 @@ run: install
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+
+# The benchmark (bench/README.md): its own PostgreSQL, pgbench, the service and the
+# application layer in one run. Its extra dependencies (load generator, chart) are the
+# `bench` extra, installed here so that `make install` stays what the service needs.
+BENCH_INSTALLED := $(VENV)/.installed-bench
+
+$(BENCH_INSTALLED): $(INSTALLED)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@touch $(BENCH_INSTALLED)
+
+bench: $(BENCH_INSTALLED)
+	$(BIN)/python -m bench
+
+# Short cells and no soak: under 3 minutes on 2 cores.
+bench-quick: $(BENCH_INSTALLED)
+	$(BIN)/python -m bench --quick

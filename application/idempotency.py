@@ -19,7 +19,7 @@ import dataclasses
 import hashlib
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any, Generic, TypeVar
 
 from application.ports import Clock, TransactionRunner
@@ -78,10 +78,11 @@ class IdempotentExecutor:
         command: object,
         work: Callable[[UnitOfWork], Awaitable[R]],
         codec: Codec[R],
+        accounts: Collection[uuid.UUID] = (),
     ) -> Completed[R]:
-        """Run ``work`` at most once per (client, key)."""
+        """Run ``work`` at most once per (client, key); ``accounts`` as for the runner."""
         if key is None:
-            return Completed(await self._runner.run(_committing(work)))
+            return Completed(await self._runner.run(_committing(work), accounts))
 
         valid_idempotency_key(key)
         fingerprint = request_fingerprint(operation, command)
@@ -109,7 +110,7 @@ class IdempotentExecutor:
             if record is not None:
                 return Completed(_replay(record, fingerprint, codec), replayed=True)
             try:
-                return await self._runner.run(attempt)
+                return await self._runner.run(attempt, accounts)
             except IdempotencyKeyTakenError:
                 continue
         raise IdempotencyKeyInProgressError()

@@ -74,6 +74,7 @@ class PaymentService:
             command=command,
             work=work,
             codec=TRANSFER_CODEC,
+            accounts=(command.source_account_id, command.destination_account_id),
         )
 
     async def deposit(self, command: Deposit) -> Completed[TransferView]:
@@ -100,6 +101,7 @@ class PaymentService:
             command=command,
             work=work,
             codec=TRANSFER_CODEC,
+            accounts=(command.account_id,),
         )
 
     async def withdraw(self, command: Withdraw) -> Completed[TransferView]:
@@ -126,6 +128,7 @@ class PaymentService:
             command=command,
             work=work,
             codec=TRANSFER_CODEC,
+            accounts=(command.account_id,),
         )
 
     async def _lock_own(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
 from typing import Protocol, TypeVar
 
@@ -29,8 +29,13 @@ class TransactionRunner(Protocol):
     backoff, and raises ``ConcurrencyConflictError`` once its retry budget is spent.
     The work commits explicitly; whatever it did not commit is rolled back.
     ``read`` runs work in a read-only snapshot, which never conflicts.
+
+    ``accounts`` names the accounts the work will lock, when the caller knows them: a
+    runner may lock them up front (and commit several works together).
     """
 
-    async def run(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T: ...
+    async def run(
+        self, work: Callable[[UnitOfWork], Awaitable[T]], accounts: Collection[uuid.UUID] = ()
+    ) -> T: ...
 
     async def read(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T: ...

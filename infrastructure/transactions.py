@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -61,7 +62,10 @@ class RetryingTransactionRunner:
         self._sleep = sleep or asyncio.sleep
         self.counters = RetryCounters()
 
-    async def run(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    async def run(
+        self, work: Callable[[UnitOfWork], Awaitable[T]], accounts: Collection[uuid.UUID] = ()
+    ) -> T:
+        """``accounts`` is not needed here: the work locks its accounts itself."""
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(TransientConflictError),
             stop=stop_after_attempt(self._policy.attempts),

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import click
 
+from interfaces.cli_clients import clients
 from interfaces.cli_db import db
+from interfaces.cli_reconcile import reconcile
+from interfaces.cli_serve import serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -13,4 +16,5 @@ def main() -> None:
     """Operate the banking-transfer service."""
 
 
-main.add_command(db)
+for command in (serve, clients, reconcile, db):
+    main.add_command(command)

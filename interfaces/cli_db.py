@@ -6,55 +6,15 @@ embedded server under ``BANKING_DATA_DIR``, started for the command and stopped 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import wraps
-from typing import ParamSpec, TypeVar
 
 import click
-import pydantic
-from alembic.util import CommandError
-from sqlalchemy.exc import SQLAlchemyError
 
 from infrastructure.postgres import migrate
-from infrastructure.postgres.embedded import EmbeddedPostgres, EmbeddedPostgresError
+from infrastructure.postgres.embedded import EmbeddedPostgres
 from infrastructure.settings import Settings, get_settings
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-# Failures an operator can fix (a server down, a wrong URL or revision, a bad
-# setting): one line each, no traceback. Anything else is a bug and keeps its traceback.
-_OPERATOR_ERRORS = (
-    CommandError,
-    SQLAlchemyError,
-    EmbeddedPostgresError,
-    pydantic.ValidationError,
-    ValueError,
-    OSError,
-)
-
-
-def _one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
-    @wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except _OPERATOR_ERRORS as error:
-            raise click.ClickException(_describe(error)) from error
-
-    return wrapper
-
-
-def _describe(error: Exception) -> str:
-    if isinstance(error, pydantic.ValidationError):
-        problem = error.errors()[0]
-        field = ".".join(str(part) for part in problem["loc"])
-        return f"invalid setting BANKING_{field.upper()}: {problem['msg']}"
-    # Driver messages span several lines (hints, the statement); the first says it.
-    cause = getattr(error, "orig", None) or error
-    lines = str(cause).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
+from interfaces.cli_support import one_line_errors
 
 
 @contextmanager
@@ -81,7 +41,7 @@ def db() -> None:
 
 @db.command()
 @click.argument("revision", default="head")
-@_one_line_errors
+@one_line_errors
 def upgrade(revision: str) -> None:
     """Upgrade the schema to REVISION (default: head)."""
     with _database(get_settings()) as url:
@@ -91,7 +51,7 @@ def upgrade(revision: str) -> None:
 
 @db.command()
 @click.argument("revision")
-@_one_line_errors
+@one_line_errors
 def downgrade(revision: str) -> None:
     """Downgrade the schema to REVISION ("base" removes every table)."""
     with _database(get_settings()) as url:
@@ -100,7 +60,7 @@ def downgrade(revision: str) -> None:
 
 
 @db.command()
-@_one_line_errors
+@one_line_errors
 def current() -> None:
     """Show the schema revision of the database."""
     with _database(get_settings()) as url:
@@ -108,7 +68,7 @@ def current() -> None:
 
 
 @db.command()
-@_one_line_errors
+@one_line_errors
 def history() -> None:
     """List the migrations, newest first."""
     for line in migrate.history():
@@ -117,7 +77,7 @@ def history() -> None:
 
 @db.command()
 @click.argument("revision", default="head")
-@_one_line_errors
+@one_line_errors
 def sql(revision: str) -> None:
     """Print the SQL that upgrades to REVISION (or a FROM:TO range), for a DBA to run."""
     click.echo(migrate.offline_sql(revision), nl=False)

@@ -13,6 +13,7 @@ from infrastructure.currencies import Iso4217Catalog
 from infrastructure.memory.store import MemoryStore
 from infrastructure.memory.unit_of_work import InMemoryUnitOfWork
 from infrastructure.postgres.engine import create_engine
+from infrastructure.postgres.group_commit import GroupCommitRunner
 from infrastructure.postgres.unit_of_work import PostgresStorage
 from infrastructure.settings import Settings
 from infrastructure.system import SystemClock, new_api_secret, new_uuid
@@ -36,13 +37,19 @@ class Container(containers.DeclarativeContainer):
         read_unit_of_work=storage.provided.read_unit_of_work,
     )
 
+    # Money movements of this process commit together (docs/adr/005-group-commit.md).
+    payment_runner = providers.Singleton(
+        GroupCommitRunner, storage, policy=settings.provided.retry_policy
+    )
+
     clock = providers.Singleton(SystemClock)
     catalog = providers.Singleton(Iso4217Catalog)
     new_id = providers.Object(new_uuid)
     executor = providers.Singleton(IdempotentExecutor, runner, clock)
+    payment_executor = providers.Singleton(IdempotentExecutor, payment_runner, clock)
 
     accounts = providers.Singleton(AccountService, runner, executor, catalog, clock, new_id)
-    payments = providers.Singleton(PaymentService, executor, catalog, clock, new_id)
+    payments = providers.Singleton(PaymentService, payment_executor, catalog, clock, new_id)
     ledger = providers.Singleton(LedgerQueries, runner)
     clients = providers.Singleton(
         ClientService, runner, clock, new_id, providers.Object(new_api_secret)
@@ -50,5 +57,12 @@ class Container(containers.DeclarativeContainer):
 
 
 def in_memory_runner(store: MemoryStore) -> RetryingTransactionRunner:
-    """A runner over the in-memory adapter, to override ``Container.runner`` with."""
+    """A runner over the in-memory adapter."""
     return RetryingTransactionRunner(lambda: InMemoryUnitOfWork(store))
+
+
+def use_in_memory(container: Container, store: MemoryStore) -> None:
+    """Serve every use case from ``store`` instead of PostgreSQL (tests)."""
+    runner = in_memory_runner(store)
+    container.runner.override(providers.Object(runner))
+    container.payment_runner.override(providers.Object(runner))

@@ -7,6 +7,7 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -59,7 +60,7 @@ def configure_logging(level: str = "INFO") -> None:
 class Metrics:
     """One registry per app, so several apps in one process (tests) never collide."""
 
-    def __init__(self, retry_counters: RetryCounters) -> None:
+    def __init__(self, retry_counters: list[RetryCounters]) -> None:
         self.registry = CollectorRegistry()
         self.latency = Histogram(
             "banking_http_request_duration_seconds",
@@ -78,28 +79,41 @@ class Metrics:
 
 
 class _RetryCollector:
-    def __init__(self, counters: RetryCounters) -> None:
-        self._counters = counters
+    """Sums the counters of every transaction runner (plain and group commit)."""
+
+    def __init__(self, counters: list[RetryCounters]) -> None:
+        # One runner may serve both roles (the in-memory adapter): count it once.
+        self._counters = list({id(counter): counter for counter in counters}.values())
 
     def collect(self) -> Any:
         retries = CounterMetricFamily(
             "banking_unit_of_work_retries", "Units of work re-run after a transient conflict."
         )
-        retries.add_metric([], self._counters.retries)
+        retries.add_metric([], sum(counter.retries for counter in self._counters))
         conflicts = CounterMetricFamily(
             "banking_concurrency_conflicts", "Units of work that spent their retry budget."
         )
-        conflicts.add_metric([], self._counters.conflicts)
+        conflicts.add_metric([], sum(counter.conflicts for counter in self._counters))
         return [retries, conflicts]
 
 
 class RequestContextMiddleware:
     """Gives every request an id (the caller's X-Request-ID when sane), echoes it on the
-    response, and records latency and money-movement outcomes."""
+    response, and records latency and money-movement outcomes.
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    An exception that escapes the app before it responded is answered here by
+    ``on_unhandled(error)`` (an ASGI response), so that even a 500 carries the id.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        on_unhandled: Callable[[Exception], ASGIApp] | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.on_unhandled = on_unhandled
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -110,10 +124,12 @@ class RequestContextMiddleware:
         token = _request_id.set(request_id)
         started = time.perf_counter()
         status = 500
+        responded = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
+                responded = True
                 status = message["status"]
                 message["headers"] = [
                     *message.get("headers", []),
@@ -123,6 +139,10 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as error:
+            if responded or self.on_unhandled is None:
+                raise
+            await self.on_unhandled(error)(scope, receive, send_with_id)
         finally:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")

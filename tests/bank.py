@@ -47,7 +47,12 @@ class Bank:
         return (await self.clients.create(CreateApiClient(name=name))).id
 
 
-def build_bank(runner: TransactionRunner, *, random_ids: bool = False) -> Bank:
+def build_bank(
+    runner: TransactionRunner,
+    *,
+    random_ids: bool = False,
+    payment_runner: TransactionRunner | None = None,
+) -> Bank:
     clock = SteppingClock()
     new_id = uuid.uuid4 if random_ids else SequentialIds()
     secrets = (f"secret-{n}" for n in itertools.count(1))
@@ -55,7 +60,9 @@ def build_bank(runner: TransactionRunner, *, random_ids: bool = False) -> Bank:
     executor = IdempotentExecutor(runner, clock)
     return Bank(
         accounts=AccountService(runner, executor, catalog, clock, new_id),
-        payments=PaymentService(executor, catalog, clock, new_id),
+        payments=PaymentService(
+            IdempotentExecutor(payment_runner or runner, clock), catalog, clock, new_id
+        ),
         ledger=LedgerQueries(runner),
         clients=ClientService(runner, clock, new_id, lambda: next(secrets)),
     )

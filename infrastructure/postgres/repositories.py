@@ -209,7 +209,7 @@ class PostgresAccountRepository:
         return Page(items=items, next_cursor=next_cursor)
 
     def _loaded(self, row: Row[Any]) -> Account:
-        account = _account_from_row(row)
+        account = account_from_row(row)
         self._pending.loaded_versions[account.id] = account.version
         return account
 
@@ -384,7 +384,7 @@ def _account_row(account: Account) -> dict[str, Any]:
     }
 
 
-def _account_from_row(row: Row[Any]) -> Account:
+def account_from_row(row: Row[Any]) -> Account:
     return Account(
         id=row.id,
         owner_id=row.owner_id,

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.routing import Route
 
 from infrastructure.postgres import migrate
 from interfaces.container import Container
@@ -54,15 +55,26 @@ def create_app(
         version="1",
         description="Accounts, deposits, withdrawals and transfers in integer minor units.",
         lifespan=lifespan,
+        # "/v1/accounts/" is no route of API.md: a 404 problem, not a 307 to another URL.
+        redirect_slashes=False,
     )
     container.wire(modules=[accounts, admin, transfers])
     app.state.container = container
     app.state.admin_token = admin_token
     app.state.readiness = readiness or database_readiness(container.engine())
-    app.state.metrics = Metrics(container.runner().counters)
+    app.state.metrics = Metrics([container.runner().counters, container.payment_runner().counters])
 
-    for router in (accounts.router, transfers.router, admin.router, operations.router):
+    routers = (accounts.router, transfers.router, admin.router, operations.router)
+    for router in routers:
         app.include_router(router)
+    # Every route by its full path, for the Allow header of a 405.
+    app.state.routes = [
+        route
+        for route in (*app.routes, *(route for router in routers for route in router.routes))
+        if isinstance(route, Route)
+    ]
     errors.install(app)
-    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    app.add_middleware(
+        RequestContextMiddleware, metrics=app.state.metrics, on_unhandled=errors.unhandled
+    )
     return app

@@ -45,7 +45,7 @@ async def validation_error(request: Request, error: Exception) -> Response:
 async def http_exception(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
     if error.status_code == 405:
-        headers = dict(error.headers or {})
+        headers = {**(error.headers or {}), "Allow": allowed_methods(request)}
         return problem(
             "method_not_allowed", "this route does not allow that method", headers=headers
         )
@@ -66,8 +66,29 @@ async def unavailable(request: Request, error: Exception) -> Response:
 
 
 async def unexpected(request: Request, error: Exception) -> Response:
+    return unhandled(error)
+
+
+def unhandled(error: Exception) -> Response:
+    """An exception no handler took: the trace goes to the log, never to the client.
+
+    The request middleware calls this while the request id is still set (Starlette's
+    own ``Exception`` handler runs outside every middleware, after the id is gone).
+    """
     logger.error("unexpected error", exc_info=error)
     return unexpected_response(error)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method of every route on this path (FastAPI names only the first one's)."""
+    path = request.scope["path"]
+    methods = {
+        method
+        for route in request.app.state.routes
+        if route.path_regex.fullmatch(path)
+        for method in route.methods or ()
+    }
+    return ", ".join(sorted(methods))
 
 
 def unexpected_response(error: Exception) -> Response:

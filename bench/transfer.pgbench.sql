@@ -1,0 +1,49 @@
+-- One transfer as the service sends it (infrastructure/postgres/repositories.py), at
+-- SERIALIZABLE: lock-and-load both accounts in ascending id order in one statement, one
+-- UPDATE of both balances guarded by the versions just read, the transfer row, and both
+-- entries in one INSERT; new balances and versions are computed client-side, as the
+-- domain does. Run with -D naccounts=N over the accounts seeded by bench/seed.py, whose
+-- ids are 'b0b0b0b0' and the account number in 24 hex digits (bench/plan.py).
+\set a random(1, :naccounts)
+\set k random(1, :naccounts - 1)
+\set b 1 + (:a - 1 + :k) % :naccounts
+\set amount random(1, 100)
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+WITH ids AS (
+    SELECT ('b0b0b0b0' || lpad(to_hex(:a::integer), 24, '0'))::uuid AS src,
+           ('b0b0b0b0' || lpad(to_hex(:b::integer), 24, '0'))::uuid AS dst
+), locked AS (
+    SELECT accounts.* FROM accounts, ids
+    WHERE accounts.id IN (ids.src, ids.dst)
+    ORDER BY accounts.id
+    FOR UPDATE OF accounts
+)
+SELECT ids.src, ids.dst,
+       max(locked.balance) FILTER (WHERE locked.id = ids.src) AS src_balance,
+       max(locked.version) FILTER (WHERE locked.id = ids.src) AS src_version,
+       max(locked.balance) FILTER (WHERE locked.id = ids.dst) AS dst_balance,
+       max(locked.version) FILTER (WHERE locked.id = ids.dst) AS dst_version
+FROM ids, locked GROUP BY ids.src, ids.dst \gset
+\set src_after :src_balance - :amount
+\set dst_after :dst_balance + :amount
+\set src_next :src_version + 1
+\set dst_next :dst_version + 1
+UPDATE accounts
+SET balance = changes.balance, status = changes.status, version = changes.version
+FROM (VALUES
+        (:src::uuid, :src_version::integer, :src_after::bigint, 'active', :src_next::integer),
+        (:dst::uuid, :dst_version::integer, :dst_after::bigint, 'active', :dst_next::integer)
+     ) AS changes (id, loaded_version, balance, status, version)
+WHERE accounts.id = changes.id AND accounts.version = changes.loaded_version;
+INSERT INTO transfers (id, kind, source_account_id, destination_account_id, amount,
+                       currency, description, status, created_at)
+VALUES (gen_random_uuid(), 'transfer', :src::uuid, :dst::uuid, :amount::bigint, 'USD',
+        NULL, 'posted', now())
+RETURNING id AS transfer_id \gset
+INSERT INTO entries (id, transfer_id, account_id, amount, currency, balance_after,
+                     account_version, created_at)
+VALUES (gen_random_uuid(), :transfer_id::uuid, :src::uuid, -:amount::bigint, 'USD',
+        :src_after::bigint, :src_next::integer, now()),
+       (gen_random_uuid(), :transfer_id::uuid, :dst::uuid, :amount::bigint, 'USD',
+        :dst_after::bigint, :dst_next::integer, now());
+COMMIT;

@@ -1,0 +1,67 @@
+"""What every ``banking`` command shares: one-line errors and the database it acts on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+import click
+import pydantic
+from alembic.util import CommandError
+from sqlalchemy.exc import SQLAlchemyError
+
+from domain.errors import DomainError
+from infrastructure.postgres.embedded import EmbeddedPostgresError
+from infrastructure.postgres.served import SchemaNotAtHeadError, served_database
+from infrastructure.settings import Settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# Failures an operator can fix (a server down, a wrong URL or revision, a bad
+# setting or argument): one line each, no traceback. Anything else is a bug and keeps
+# its traceback.
+_OPERATOR_ERRORS = (
+    CommandError,
+    SQLAlchemyError,
+    EmbeddedPostgresError,
+    SchemaNotAtHeadError,
+    DomainError,
+    pydantic.ValidationError,
+    ValueError,
+    OSError,
+)
+
+
+def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
+    @wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except _OPERATOR_ERRORS as error:
+            raise click.ClickException(_describe(error)) from error
+
+    return wrapper
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, pydantic.ValidationError):
+        problem = error.errors()[0]
+        field = ".".join(str(part) for part in problem["loc"])
+        return f"invalid setting BANKING_{field.upper()}: {problem['msg']}"
+    # Driver messages span several lines (hints, the statement); the first says it.
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+@contextmanager
+def service_database(settings: Settings) -> Iterator[str]:
+    """The database the service would serve (see ``served_database``), announcing the
+    embedded server because starting it takes a few seconds."""
+    if settings.database_url is None:
+        click.echo(f"Using the embedded PostgreSQL server in {settings.data_dir}.", err=True)
+    with served_database(settings) as url:
+        yield url
