@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 
 from application.commands import Authenticate, CreateApiClient
 from application.ports import Clock, IdFactory, SecretFactory, TransactionRunner
@@ -21,17 +22,28 @@ def hash_api_key(api_key: str) -> str:
 
 
 class ClientService:
+    """Creates API clients and authenticates their keys.
+
+    Clients are never deleted and keys never rotated (API.md has no such operation),
+    so a key that authenticated once stays valid: successful look-ups are remembered,
+    saving a database transaction on every request. Unknown keys are not remembered,
+    so a key created meanwhile works at once. Revocation, if it comes, must drop this.
+    """
+
     def __init__(
         self,
         runner: TransactionRunner,
         clock: Clock,
         new_id: IdFactory,
         new_secret: SecretFactory,
+        remembered_keys: int = 10_000,
     ) -> None:
         self._runner = runner
         self._clock = clock
         self._new_id = new_id
         self._new_secret = new_secret
+        self._identities: OrderedDict[str, ClientIdentity] = OrderedDict()
+        self._remembered_keys = remembered_keys
 
     async def create(self, command: CreateApiClient) -> NewApiClient:
         """A new tenant; the returned key is never retrievable again."""
@@ -56,6 +68,10 @@ class ClientService:
 
     async def authenticate(self, command: Authenticate) -> ClientIdentity:
         key_hash = hash_api_key(command.api_key)
+        remembered = self._identities.get(key_hash)
+        if remembered is not None:
+            self._identities.move_to_end(key_hash)
+            return remembered
 
         async def work(uow: UnitOfWork) -> ClientIdentity:
             client = await uow.clients.get_by_key_hash(key_hash)
@@ -63,4 +79,8 @@ class ClientService:
                 raise UnauthorizedError()
             return ClientIdentity(id=client.id, name=client.name)
 
-        return await self._runner.read(work)
+        identity = await self._runner.read(work)
+        self._identities[key_hash] = identity
+        if len(self._identities) > self._remembered_keys:
+            self._identities.popitem(last=False)
+        return identity

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     max_overflow: int = Field(default=10, ge=0)
     pool_timeout: float = Field(default=5.0, gt=0)
     pool_pre_ping: bool = True
+    # A server that silently drops packets must not hang a request or `banking serve`.
+    connect_timeout: int = Field(default=5, gt=0)
 
     # Set per connection so that a stuck query or lock wait fails fast instead of
     # holding a pooled connection (and the client) hostage.

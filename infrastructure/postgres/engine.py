@@ -51,5 +51,8 @@ def create_engine(settings: Settings, url: str | URL) -> AsyncEngine:
         max_overflow=settings.max_overflow,
         pool_timeout=settings.pool_timeout,
         pool_pre_ping=settings.pool_pre_ping,
-        connect_args={"options": session_options(settings)},
+        connect_args={
+            "options": session_options(settings),
+            "connect_timeout": settings.connect_timeout,
+        },
     )

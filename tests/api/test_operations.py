@@ -283,3 +283,10 @@ async def test_operational_routes_need_no_credentials(api: httpx.AsyncClient) ->
     for path in ["/health/live", "/health/ready", "/metrics", "/openapi.json", "/docs"]:
         response = await api.get(path, headers={"Authorization": "Bearer wrong"})
         assert response.status_code == 200, path
+
+
+async def test_health_probes_answer_head_as_load_balancers_send_it(api: httpx.AsyncClient) -> None:
+    for path in ("/health/live", "/health/ready"):
+        response = await api.head(path)
+        assert response.status_code == 200
+        assert response.content == b""

@@ -1,10 +1,11 @@
 import pytest
 
-from application.clients import hash_api_key
+from application.clients import ClientService, hash_api_key
 from application.commands import Authenticate, CreateApiClient
 from domain.errors import UnauthorizedError, ValidationError
 from infrastructure.memory.store import MemoryStore
-from tests.bank import Bank
+from infrastructure.transactions import RetryingTransactionRunner
+from tests.bank import Bank, SequentialIds, SteppingClock
 
 
 async def test_the_key_is_shown_once_and_only_its_hash_is_stored(
@@ -41,3 +42,36 @@ async def test_names_need_not_be_unique(bank: Bank) -> None:
     second = await bank.clients.create(CreateApiClient(name="x" * 64))
     assert first.id != second.id
     assert first.api_key != second.api_key
+
+
+async def test_a_key_that_authenticated_once_is_remembered_and_unknown_keys_are_not(
+    store: MemoryStore, runner: RetryingTransactionRunner
+) -> None:
+    reads = 0
+    original_read = runner.read
+
+    async def counting_read(work):  # type: ignore[no-untyped-def]
+        nonlocal reads
+        reads += 1
+        return await original_read(work)
+
+    runner.read = counting_read  # type: ignore[method-assign]
+    service = ClientService(
+        runner, SteppingClock(), SequentialIds(), lambda: "s", remembered_keys=1
+    )
+    created = await service.create(CreateApiClient(name="acme"))
+
+    for _ in range(3):
+        assert (await service.authenticate(Authenticate(created.api_key))).id == created.id
+    assert reads == 1
+    for _ in range(2):
+        with pytest.raises(UnauthorizedError):
+            await service.authenticate(Authenticate("bk_unknown"))
+    assert reads == 3
+
+    other = await ClientService(runner, SteppingClock(), SequentialIds(), lambda: "t").create(
+        CreateApiClient(name="other")
+    )
+    await service.authenticate(Authenticate(other.api_key))  # evicts acme (room for one)
+    await service.authenticate(Authenticate(created.api_key))
+    assert reads == 5

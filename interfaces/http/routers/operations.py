@@ -11,12 +11,15 @@ from interfaces.http.problems import problem
 router = APIRouter(tags=["operations"])
 
 
+# HEAD too: load balancers often probe with it.
 @router.get("/health/live")
+@router.head("/health/live", include_in_schema=False)
 async def live() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
 @router.get("/health/ready")
+@router.head("/health/ready", include_in_schema=False)
 async def ready(request: Request) -> Response:
     """Ready when the database answers and its schema is at the head migration."""
     if await request.app.state.readiness():
