@@ -8,9 +8,9 @@ The policy, after the IETF Idempotency-Key draft and Stripe:
   effect and its record commit or vanish together;
 - a repeat of the same request replays that outcome, marked as replayed;
 - the same key with a different request is ``idempotency_key_reused``;
-- when two attempts race, the unique (client, key) record lets only one commit; the
-  loser's unit of work rolls back and it replays the winner's outcome, so the effect
-  never happens twice.
+- the unique (client, key) record decides: a repeat, or the loser of a race, fails to
+  insert it, its unit of work (effect included) rolls back, and it replays the stored
+  outcome, so the effect never happens twice.
 """
 
 from __future__ import annotations
@@ -103,16 +103,16 @@ class IdempotentExecutor:
             return Completed(result)
 
         for _ in range(_ATTEMPTS_AFTER_LOST_RACE):
-            # The look-up runs in its own read-only snapshot: reading the key inside the
-            # serializable transaction would make concurrent requests of one client
-            # conflict on the key index for no reason. The unique key still decides races.
-            record = await self._runner.read(lookup)
-            if record is not None:
-                return Completed(_replay(record, fingerprint, codec), replayed=True)
+            # Optimistic: most keys are new, so the request runs straight away and the
+            # unique (client, key) record decides. A repeat finds the key taken: its
+            # effect rolls back with the failed insert, and the stored outcome is read,
+            # in its own read-only snapshot, and replayed.
             try:
                 return await self._runner.run(attempt, accounts)
             except IdempotencyKeyTakenError:
-                continue
+                record = await self._runner.read(lookup)
+            if record is not None:
+                return Completed(_replay(record, fingerprint, codec), replayed=True)
         raise IdempotencyKeyInProgressError()
 
     async def _store(
