@@ -25,8 +25,6 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import select
-
 from domain.account import Account
 from domain.errors import ConcurrencyConflictError, IdempotencyKeyTakenError, TransientConflictError
 from domain.idempotency import IdempotencyRecord
@@ -48,8 +46,8 @@ from infrastructure.postgres.repositories import (
     PostgresTransferRepository,
     account_from_row,
     flush,
+    lock_accounts,
 )
-from infrastructure.postgres.tables import accounts as accounts_table
 from infrastructure.postgres.unit_of_work import PostgresStorage
 from infrastructure.transactions import RetryCounters, RetryPolicy
 
@@ -84,13 +82,7 @@ class _Batch:
         missing = sorted(set(account_ids) - set(self.accounts))
         if not missing:
             return
-        # Ascending id order in one statement, like every other unit of work.
-        result = await self.db.execute(
-            select(accounts_table)
-            .where(accounts_table.c.id.in_(missing))
-            .order_by(accounts_table.c.id)
-            .with_for_update()
-        )
+        result = await self.db.execute(lock_accounts(missing))
         for row in result:
             account = account_from_row(row)
             self.accounts[account.id] = account

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import Executable, Select
 
 from domain.account import Account, AccountKind, AccountStatus, settlement_account_id
 from domain.api_client import ApiClient
@@ -142,11 +142,7 @@ class PostgresAccountRepository:
     ) -> dict[uuid.UUID, Account]:
         ids = sorted(set(account_ids))
         await self._lock_in_process(ids)
-        # Ascending id order: two transactions locking the same accounts queue up
-        # behind each other instead of deadlocking.
-        result = await self._db.execute(
-            select(accounts).where(accounts.c.id.in_(ids)).order_by(accounts.c.id).with_for_update()
-        )
+        result = await self._db.execute(lock_accounts(ids))
         return {row.id: self._loaded(row) for row in result}
 
     async def _lock_in_process(self, ids: list[uuid.UUID]) -> None:
@@ -323,6 +319,17 @@ class PostgresIdempotencyRepository:
             idempotency_keys.delete().where(idempotency_keys.c.created_at < created_before)
         )
         return int(result.rowcount)
+
+
+def lock_accounts(account_ids: Collection[uuid.UUID]) -> Select[Any]:
+    """Load and lock accounts in one statement, in ascending id order: two transactions
+    locking the same accounts queue up behind each other instead of deadlocking."""
+    return (
+        select(accounts)
+        .where(accounts.c.id.in_(sorted(set(account_ids))))
+        .order_by(accounts.c.id)
+        .with_for_update()
+    )
 
 
 async def flush(db: Database, pending: PendingWrites) -> None:
