@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck contracts unit clean bench bench-quick
+.PHONY: install run test lint typecheck contracts unit reliability clean bench bench-quick
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ test: lint typecheck contracts
 
 unit: install
 	$(BIN)/pytest tests/unit
+
+# Faults (PostgreSQL and workers SIGKILLed, connections cut, pool exhaustion, timeouts)
+# and hostile input, each against real processes: a few minutes on 2 cores, at most 15.
+# `make test` leaves them out (pyproject's testpaths).
+reliability: install
+	$(BIN)/pytest tests/reliability -m reliability --durations=10
 
 run: install
 	$(BIN)/banking serve

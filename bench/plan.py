@@ -46,6 +46,10 @@ class Plan:
     generator_processes: int = 1
     systems: tuple[str, ...] = ("pgbench", "service", "app")
     seed: int = 20_260_101
+    # Service cells at this concurrency are profiled into flame graphs in flame_dir
+    # (`--flame`).
+    flame_concurrency: int | None = None
+    flame_dir: str | None = None
 
     @property
     def seeded_accounts(self) -> int:

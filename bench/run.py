@@ -41,6 +41,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="instead of `<venv>/bin/banking serve` (gets --host/--port/--workers)",
     )
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--flame",
+        type=int,
+        metavar="CONCURRENCY",
+        help="profile the service's cells at this concurrency with py-spy: "
+        "<results>/flame-service-<distribution>-c<CONCURRENCY>.svg",
+    )
     return parser.parse_args(argv)
 
 
@@ -56,6 +63,8 @@ def build_plan(args: argparse.Namespace) -> Plan:
     if unknown:
         raise SystemExit(f"unknown systems {sorted(unknown)}: choose among pgbench, service, app")
     return Plan(
+        flame_concurrency=args.flame,
+        flame_dir=str(args.results),
         workers=args.workers,
         generator_processes=args.generator_processes,
         systems=chosen,

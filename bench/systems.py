@@ -14,11 +14,13 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from subprocess import PIPE, Popen, TimeoutExpired
 from typing import Any
 
 from bench import loadgen_runner
 from bench.checks import reconcile
+from bench.flame import profiled
 from bench.pgbench import run_pgbench
 from bench.plan import Distribution, Plan, account_id
 from bench.processes import (
@@ -211,7 +213,18 @@ class HttpService:
             return result
 
         system = "soak" if soak else "service"
-        return {**cell(system, distribution, concurrency), **self.books.measure(run, self._pids)}
+        measure = run
+        process = self.service.process
+        if not soak and concurrency == self.plan.flame_concurrency and process is not None:
+            directory = Path(self.plan.flame_dir or ".")
+            output = directory / f"flame-service-{distribution.name}-c{concurrency}.svg"
+
+            def measure() -> dict[str, Any]:
+                with profiled(process.pid, warmup + duration, output):
+                    return {**run(), "flame_graph": output.name}
+
+        measured = self.books.measure(measure, self._pids)
+        return {**cell(system, distribution, concurrency), **measured}
 
     def _pids(self) -> list[int]:
         process = self.service.process

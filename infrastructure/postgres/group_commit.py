@@ -25,6 +25,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from domain.account import Account
 from domain.errors import ConcurrencyConflictError, IdempotencyKeyTakenError, TransientConflictError
 from domain.idempotency import IdempotencyRecord
@@ -171,6 +173,7 @@ class GroupCommitRunner:
         union = frozenset().union(*(member.accounts for member in members))
         held = await self._storage.account_locks.acquire(union)
         try:
+            await db.lock_across_processes(union)
             await batch.lock(union)
             for member in members:
                 member.keys.clear()
@@ -179,7 +182,9 @@ class GroupCommitRunner:
                         await member.work(MemberUnitOfWork(batch, member)),
                         None,
                     )
-                except TransientConflictError:
+                except (TransientConflictError, SQLAlchemyError):
+                    # The transaction itself failed (a conflict, a timeout, a cut
+                    # connection): no later member can use it, so the batch fails.
                     raise
                 except Exception as error:
                     member.result, member.error = None, error

@@ -7,24 +7,18 @@ transfer costs few round trips however many repository calls the use case makes.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Hashable, Sequence
+from collections.abc import Collection, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
-    Integer,
     Row,
-    String,
-    Uuid,
-    column,
     func,
     insert,
     select,
+    text,
     tuple_,
-    update,
-    values,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -87,12 +81,44 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self.connection: AsyncConnection | None = None
+        self._holds_account_locks = False
 
     async def execute(self, statement: Executable, parameters: Any = None) -> Any:
         with translated_errors():
             if self.connection is None:
                 self.connection = await self._engine.connect()
             return await self.connection.execute(statement, parameters)
+
+    async def lock_across_processes(self, account_ids: Collection[uuid.UUID]) -> None:
+        """Wait, before the transaction starts, until no other process's unit of work
+        holds any of these accounts.
+
+        At SERIALIZABLE the snapshot is taken by the first statement, so a transaction
+        that waits for a row lock inside ``SELECT ... FOR UPDATE`` sees the row changed
+        by the holder's commit and fails with a serialization error: on hot accounts
+        two processes would abort each other's work over and over. Every money-moving
+        unit of work first takes session-level advisory locks on its accounts, outside
+        any transaction, so its snapshot is taken after the holder committed. The row
+        locks and SERIALIZABLE stay the guarantee; these locks only order the work.
+        Released by ``close``.
+        """
+        if self.connection is not None:
+            raise RuntimeError("take the cross-process locks before the first statement")
+        if not account_ids:
+            return
+        with translated_errors():
+            self.connection = connection = await self._engine.connect()
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            self._holds_account_locks = True
+            await connection.execute(_ADVISORY_LOCK, {"keys": advisory_keys(account_ids)})
+            await connection.commit()
+            await connection.execution_options(isolation_level=self._isolation_level())
+
+    def _isolation_level(self) -> str:
+        level = self._engine.get_execution_options().get("isolation_level")
+        if level is None:
+            raise RuntimeError("money moves only on an engine with an explicit isolation level")
+        return str(level)
 
     async def commit(self) -> None:
         if self.connection is not None:
@@ -109,10 +135,36 @@ class Database:
         if connection is None:
             return
         try:
-            if connection.in_transaction():
-                await connection.rollback()
+            # Unconditionally: after a failed COMMIT the connection is no longer in a
+            # transaction but still needs the rollback before its next statement.
+            # With nothing to roll back the driver sends nothing.
+            await connection.rollback()
+            if self._holds_account_locks:
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
+                await connection.execute(_ADVISORY_UNLOCK)
+                await connection.commit()
+                self._holds_account_locks = False
+        except BaseException:
+            # A session that may still hold advisory locks must not go back to the
+            # pool: closing it for good is what releases them.
+            await connection.invalidate()
+            raise
         finally:
             await connection.close()
+
+
+# Sorted keys, and PostgreSQL evaluates a volatile select list after the sort: every
+# process takes the locks in the same order, so two of them never deadlock.
+_ADVISORY_LOCK = text(
+    "SELECT pg_advisory_lock(key) FROM unnest(CAST(:keys AS bigint[])) AS key ORDER BY key"
+)
+_ADVISORY_UNLOCK = text("SELECT pg_advisory_unlock_all()")
+
+
+def advisory_keys(account_ids: Collection[uuid.UUID]) -> list[int]:
+    """An account's advisory lock key: the first 64 bits of its id. Two accounts that
+    share a key only wait for each other, which costs time, never correctness."""
+    return sorted({int.from_bytes(i.bytes[:8], "big", signed=True) for i in account_ids})
 
 
 class PostgresAccountRepository:
@@ -146,17 +198,19 @@ class PostgresAccountRepository:
         return {row.id: self._loaded(row) for row in result}
 
     async def _lock_in_process(self, ids: list[uuid.UUID]) -> None:
-        """Queue up behind this process's other units of work on the same accounts.
+        """Queue up behind the other units of work on the same accounts, this process's
+        and then other processes'.
 
-        Taken before the first statement, so the transaction's snapshot is taken after
-        the wait: the process's own transactions then never abort each other with a
-        serialization failure. Row locks still order them against other processes.
+        Both waits come before the first statement, so the transaction's snapshot is
+        taken after them: units of work on the same accounts then never abort each
+        other with a serialization failure. Row locks remain the guarantee.
         """
         if set(ids) <= set(self.held_locks):
             return
         if self.held_locks:
             raise RuntimeError("lock all the accounts a unit of work needs in one call")
         self.held_locks = await self._account_locks.acquire(ids)
+        await self._db.lock_across_processes(ids)
 
     async def save(self, account: Account) -> None:
         if account.id not in self._pending.loaded_versions:
@@ -333,48 +387,104 @@ def lock_accounts(account_ids: Collection[uuid.UUID]) -> Select[Any]:
 
 
 async def flush(db: Database, pending: PendingWrites) -> None:
-    """Send the buffered writes: at most one statement per table, parents first."""
+    """Send the buffered writes in as few round trips as the schema allows.
+
+    New accounts go first (only opening an account makes them). A money movement then
+    costs two statements, each table's rows sent as arrays: one writes the balances,
+    the transfers and the idempotency records (data-modifying common table
+    expressions), the next the entries. Entries wait for a statement of their own
+    because their foreign key check on a transfer inserted by the same statement
+    makes SERIALIZABLE see read/write conflicts between unrelated transfers.
+    """
     if pending.new_accounts:
         await db.execute(insert(accounts), [_account_row(a) for a in pending.new_accounts])
-    if pending.accounts:
-        await _update_accounts(db, list(pending.accounts.values()), pending.loaded_versions)
-    if pending.transfers:
-        await db.execute(insert(transfers), [_transfer_row(t) for t in pending.transfers])
-        await db.execute(
-            insert(entries),
-            [_entry_row(entry) for t in pending.transfers for entry in t.entries],
+    parts: list[str] = []
+    parameters: dict[str, list[Any]] = {}
+    changed = list(pending.accounts.values())
+    if changed:
+        parts.append(_UPDATE_ACCOUNTS)
+        parameters.update(
+            account_ids=[a.id for a in changed],
+            loaded_versions=[pending.loaded_versions[a.id] for a in changed],
+            balances=[a.balance for a in changed],
+            statuses=[a.status.value for a in changed],
+            versions=[a.version for a in changed],
         )
+    if pending.transfers:
+        parts.append(_INSERT_TRANSFERS)
+        parameters.update(_columns(_transfer_row(t) for t in pending.transfers))
     if pending.records:
-        await db.execute(insert(idempotency_keys), [_record_row(r) for r in pending.records])
+        parts.append(_INSERT_RECORDS)
+        parameters.update(_columns(_record_row(r, "record_") for r in pending.records))
+    if parts:
+        counted = "(SELECT count(*) FROM updated)" if changed else "0"
+        result = await db.execute(text(f"WITH {', '.join(parts)} SELECT {counted}"), parameters)
+        # The version guard can only fail if a row changed without its lock; that is
+        # treated as a serialization failure, so the unit of work re-runs from scratch.
+        if result.scalar_one() != len(changed):
+            raise TransientConflictError("an account changed under its lock")
+    if pending.transfers:
+        rows = (_entry_row(entry) for t in pending.transfers for entry in t.entries)
+        await db.execute(_INSERT_ENTRIES, _columns(rows))
     pending.clear()
 
 
-async def _update_accounts(
-    db: Database, changed: Sequence[Account], loaded_versions: dict[uuid.UUID, int]
-) -> None:
-    """One UPDATE for every changed account, guarded by the version each was loaded at.
+def _columns(rows: Iterable[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Rows as one list per column, for ``unnest``."""
+    columns: dict[str, list[Any]] = {}
+    for row in rows:
+        for name, value in row.items():
+            columns.setdefault(name, []).append(value)
+    return columns
 
-    The guard can only fail if a row changed without its lock; that is treated as a
-    serialization failure, so the unit of work re-runs from scratch.
-    """
-    changes = values(
-        column("id", Uuid),
-        column("loaded_version", Integer),
-        column("balance", BigInteger),
-        column("status", String),
-        column("version", Integer),
-        name="changes",
-    ).data([(a.id, loaded_versions[a.id], a.balance, a.status.value, a.version) for a in changed])
-    result = await db.execute(
-        update(accounts)
-        .where(
-            accounts.c.id == changes.c.id,
-            accounts.c.version == changes.c.loaded_version,
-        )
-        .values(balance=changes.c.balance, status=changes.c.status, version=changes.c.version)
+
+_UPDATE_ACCOUNTS = """updated AS (
+    UPDATE accounts
+    SET balance = changes.balance, status = changes.status, version = changes.version
+    FROM unnest(
+        CAST(:account_ids AS uuid[]), CAST(:loaded_versions AS integer[]),
+        CAST(:balances AS bigint[]), CAST(:statuses AS varchar[]), CAST(:versions AS integer[])
+    ) AS changes (id, loaded_version, balance, status, version)
+    WHERE accounts.id = changes.id AND accounts.version = changes.loaded_version
+    RETURNING accounts.id
+)"""
+
+_INSERT_TRANSFERS = """new_transfers AS (
+    INSERT INTO transfers (
+        id, kind, source_account_id, destination_account_id, amount, currency,
+        description, status, created_at
     )
-    if result.rowcount != len(changed):
-        raise TransientConflictError("an account changed under its lock")
+    SELECT * FROM unnest(
+        CAST(:id AS uuid[]), CAST(:kind AS varchar[]), CAST(:source_account_id AS uuid[]),
+        CAST(:destination_account_id AS uuid[]), CAST(:amount AS bigint[]),
+        CAST(:currency AS char(3)[]), CAST(:description AS varchar[]),
+        CAST(:status AS varchar[]), CAST(:created_at AS timestamptz[])
+    )
+)"""
+
+_INSERT_ENTRIES = text(
+    """
+    INSERT INTO entries (
+        id, transfer_id, account_id, amount, currency, balance_after, account_version,
+        created_at
+    )
+    SELECT * FROM unnest(
+        CAST(:id AS uuid[]), CAST(:transfer_id AS uuid[]), CAST(:account_id AS uuid[]),
+        CAST(:amount AS bigint[]), CAST(:currency AS char(3)[]),
+        CAST(:balance_after AS bigint[]), CAST(:account_version AS integer[]),
+        CAST(:created_at AS timestamptz[])
+    )
+    """
+)
+
+_INSERT_RECORDS = """new_records AS (
+    INSERT INTO idempotency_keys (client_id, key, fingerprint, outcome, created_at)
+    SELECT * FROM unnest(
+        CAST(:record_client_id AS uuid[]), CAST(:record_key AS varchar[]),
+        CAST(:record_fingerprint AS char(64)[]), CAST(:record_outcome AS text[]),
+        CAST(:record_created_at AS timestamptz[])
+    )
+)"""
 
 
 def _account_row(account: Account) -> dict[str, Any]:
@@ -445,13 +555,13 @@ def _entry_from_row(row: Any, prefix: str = "") -> Entry:
     )
 
 
-def _record_row(record: IdempotencyRecord) -> dict[str, Any]:
+def _record_row(record: IdempotencyRecord, prefix: str = "") -> dict[str, Any]:
     return {
-        "client_id": record.client_id,
-        "key": record.key,
-        "fingerprint": record.fingerprint,
-        "outcome": record.outcome,
-        "created_at": record.created_at,
+        f"{prefix}client_id": record.client_id,
+        f"{prefix}key": record.key,
+        f"{prefix}fingerprint": record.fingerprint,
+        f"{prefix}outcome": record.outcome,
+        f"{prefix}created_at": record.created_at,
     }
 
 

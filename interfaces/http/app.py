@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from infrastructure.postgres import migrate
 from interfaces.container import Container
-from interfaces.http import errors
+from interfaces.http import errors, openapi
 from interfaces.http.routers import accounts, admin, operations, transfers
 from interfaces.observability import Metrics, RequestContextMiddleware
 
@@ -74,6 +74,7 @@ def create_app(
         if isinstance(route, Route)
     ]
     errors.install(app)
+    app.openapi = lambda: openapi.describe(app)  # type: ignore[method-assign]
     app.add_middleware(
         RequestContextMiddleware, metrics=app.state.metrics, on_unhandled=errors.unhandled
     )

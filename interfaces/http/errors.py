@@ -18,8 +18,16 @@ from interfaces.observability import current_request_id
 logger = logging.getLogger("banking.http")
 
 # The database is unreachable, the pool is exhausted, or a connection broke mid-way:
-# the client may retry; the details stay in the log.
-UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+# the client may retry; the details stay in the log. The last case can also surface as
+# PendingRollbackError: clean-up code that reuses a connection a disconnect invalidated
+# gets it in place of the driver's error, unchained (SQLAlchemy raises it in a greenlet).
+# Nothing more was committed on that connection: a retry is as safe as after the other.
+UNAVAILABLE = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    sa_exc.PendingRollbackError,
+)
 
 
 async def domain_error(request: Request, error: Exception) -> Response:

@@ -4,6 +4,7 @@ authentication (401/403), body size (413), media type (415)."""
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -48,6 +49,36 @@ async def read_limited_body(request: Request) -> bytes:
     return body
 
 
+def parse_json(body: bytes) -> Any:
+    """The body as JSON, stricter than ``json.loads``: UTF-8 only (API.md), no NaN or
+    Infinity (not JSON), and no member name twice in one object: parsers disagree on
+    which duplicate wins, so a proxy that checked one amount could pass another on."""
+    try:
+        return json.loads(
+            body.decode("utf-8"), object_pairs_hook=_unique_members, parse_constant=_not_json
+        )
+    except RecursionError:
+        raise HttpProblem("validation_error", "the body is nested too deeply") from None
+    except ValueError as error:  # UnicodeDecodeError and JSONDecodeError among them
+        reason = error.args[0] if isinstance(error, _StrictJsonError) else "malformed JSON"
+        raise HttpProblem("validation_error", f"the body is not valid JSON: {reason}") from None
+
+
+class _StrictJsonError(ValueError):
+    pass
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        raise _StrictJsonError("a member name appears twice in one object")
+    return members
+
+
+def _not_json(constant: str) -> Any:
+    raise _StrictJsonError("NaN and Infinity are not JSON numbers")
+
+
 def is_json(content_type: str) -> bool:
     media_type = content_type.split(";", 1)[0].strip().lower()
     return media_type == "application/json" or (
@@ -72,6 +103,8 @@ class GuardedRoute(APIRoute):
                     raise HttpProblem(
                         "unsupported_media_type", "request bodies must be application/json"
                     )
+                if body and self.body_field is not None:
+                    request._json = parse_json(body)  # Starlette's cache, FastAPI's source
             return await parse_and_handle(request)
 
         return handler
@@ -107,7 +140,7 @@ class AdminRoute(GuardedRoute):
         raise UnauthorizedError("send Authorization: Bearer <admin token>")
 
 
-def current_client(request: Request) -> ClientIdentity:
+async def current_client(request: Request) -> ClientIdentity:
     """The API client the route authenticated (a FastAPI dependency)."""
     client: ClientIdentity = request.state.client
     return client

@@ -3,27 +3,92 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Header
 from fastapi.responses import JSONResponse
 
 from application.views import Completed
-from domain.errors import DomainError
-from interfaces.http.schemas import CANONICAL_UUID, Problem
+from interfaces.http.problems import PROBLEM_MEDIA_TYPE
+from interfaces.http.schemas import CANONICAL_UUID
 
 _CANONICAL = __import__("re").compile(CANONICAL_UUID)
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {"application/problem+json": {}}}
-    for status in (401, 404, 409, 413, 415, 422, 503)
+# What each error status means on the routes that document it (API.md's codes).
+_MEANINGS = {
+    401: "No or a wrong credential (`unauthorized`).",
+    403: "An API client's key on an admin route (`forbidden`).",
+    404: "The account or transfer does not exist, or belongs to another API client.",
+    409: "The first request with this `Idempotency-Key` is still in flight.",
+    413: "The body is over the size limit (`payload_too_large`).",
+    415: "The body is not `application/json` (`unsupported_media_type`).",
+    422: "The request is invalid (`validation_error`) or a business rule refused it.",
+    503: "Contention did not clear (`concurrency_conflict`) or the database is unavailable"
+    " (`service_unavailable`); retry after `Retry-After` seconds.",
+}
+_HEADERS = {
+    401: {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "`Bearer`"}},
+    503: {"Retry-After": {"schema": {"type": "string"}, "description": "Seconds."}},
+}
+REPLAYED = {
+    "Idempotent-Replayed": {
+        "schema": {"type": "string", "enum": ["true"]},
+        "description": "Present on a repeat of a request with the same `Idempotency-Key`.",
+    }
 }
 
 
-def path_id(value: str, not_found: type[DomainError]) -> uuid.UUID:
-    """A malformed id in a path answers exactly like an unknown one."""
-    if not _CANONICAL.fullmatch(value):
-        raise not_found()
-    return uuid.UUID(value)
+# Checked by the application (API.md's rules), described here for the OpenAPI schema.
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Makes the request take effect at most once, scoped to the API client:"
+        " a repeat answers the first outcome with `Idempotent-Replayed: true`; another"
+        " request under the same key is 422 `idempotency_key_reused`.",
+        json_schema_extra={"minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7E]+$"},
+        examples=["order-4711-payout"],
+    ),
+]
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses: RFC 9457 problems."""
+    return {
+        status: {
+            "description": _MEANINGS[status],
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            **({"headers": _HEADERS[status]} if status in _HEADERS else {}),
+        }
+        for status in statuses
+    }
+
+
+def replayable(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``problems(*statuses)`` of a route that honours ``Idempotency-Key``: a repeat
+    answers its stored outcome, success or refusal, with ``Idempotent-Replayed``."""
+    responses = problems(*statuses)
+    for status in (404, 422):
+        if status in responses:
+            responses[status]["headers"] = REPLAYED
+    return {201: {"headers": REPLAYED}, **responses}
+
+
+# Every account and transfer id is random (version 4); ids named in this namespace are
+# version 5, so none of them is ever an existing account or transfer.
+_MALFORMED = uuid.UUID("6f0b6c1e-3d5a-4c59-9a57-1b0e2f4d8c33")
+
+
+def path_id(value: str) -> uuid.UUID:
+    """The id in a path; a malformed one becomes an id nothing has, one per spelling.
+
+    The request then goes on exactly as with an unknown id: the same 404, and under an
+    ``Idempotency-Key`` that 404 is stored and replayed like any other outcome (API.md),
+    instead of leaving the key free for a different request.
+    """
+    if _CANONICAL.fullmatch(value):
+        return uuid.UUID(value)
+    return uuid.uuid5(_MALFORMED, value)
 
 
 def created(result: Completed[Any], body: dict[str, Any]) -> JSONResponse:

@@ -122,8 +122,27 @@ class NewClientOut(BaseModel):
 
 
 class Problem(BaseModel):
+    """An RFC 9457 problem; `code` is the stable, machine-readable part."""
+
     type: str
     title: str
     status: int
     detail: str
     code: str
+    correlation_id: str | None = Field(
+        default=None, description="Only on `internal_error`: quote it to the operator."
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "https://banking.example/problems/insufficient-funds",
+                    "title": "Insufficient funds",
+                    "status": 422,
+                    "detail": "the balance would go below zero",
+                    "code": "insufficient_funds",
+                }
+            ]
+        }
+    )

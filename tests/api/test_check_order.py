@@ -64,12 +64,12 @@ async def test_a_wrong_method_is_405_before_authentication_and_names_the_allowed
     api: httpx.AsyncClient,
 ) -> None:
     for method, path, allowed in [
-        ("DELETE", "/v1/accounts", {"GET", "POST"}),
-        ("PUT", "/v1/accounts/{id}", {"GET"}),
+        ("DELETE", "/v1/accounts", {"GET", "HEAD", "POST"}),
+        ("PUT", "/v1/accounts/{id}", {"GET", "HEAD"}),
         ("GET", "/v1/accounts/{id}/freeze", {"POST"}),
         ("DELETE", "/v1/accounts/{id}/deposits", {"POST"}),
         ("PATCH", "/v1/transfers", {"POST"}),
-        ("DELETE", "/v1/transfers/{id}", {"GET"}),
+        ("DELETE", "/v1/transfers/{id}", {"GET", "HEAD"}),
         ("GET", "/v1/admin/clients", {"POST"}),
         ("POST", "/health/live", {"GET", "HEAD"}),
     ]:

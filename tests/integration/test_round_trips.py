@@ -1,7 +1,7 @@
 """Statements per operation on the hot path, counted with SQLAlchemy's cursor events.
 
 BEGIN and COMMIT are sent by the driver itself and are not cursor executions: add two
-round trips to each count for the full picture.
+round trips to each count for the full picture (and one for the pool's pre-ping).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def counted_statements(engine: AsyncEngine) -> Iterator[list[str]]:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
-async def test_a_transfer_takes_four_statements(engine: AsyncEngine) -> None:
+async def test_a_transfer_takes_five_statements(engine: AsyncEngine) -> None:
     subject = postgres_bank(engine)
     client, (source, destination) = await open_accounts(subject.bank, 2, 1_000)
 
@@ -39,10 +39,11 @@ async def test_a_transfer_takes_four_statements(engine: AsyncEngine) -> None:
         await subject.bank.payments.transfer(TransferFunds(client, source, destination, 5, "USD"))
 
     assert statements == [
+        "SELECT pg_advisory_lock(key) FROM",  # before the transaction: other processes
         "SELECT accounts.id, accounts.owner_id,",  # both accounts, locked, one statement
-        "UPDATE accounts SET",  # both balances, one statement
-        "INSERT INTO transfers",
-        "INSERT INTO entries",  # both entries, one statement
+        "WITH updated AS",  # both balances and the transfer
+        "INSERT INTO entries",  # both entries
+        "SELECT pg_advisory_unlock_all()",  # after the commit
     ]
 
 
@@ -58,11 +59,13 @@ async def test_an_idempotency_key_adds_one_insert_and_a_repeat_reads_the_stored_
     with counted_statements(engine) as replay:
         await subject.bank.payments.transfer(command)
 
+    # The record rides in the statement that writes the balances and the transfer.
     assert len(first) == 5
-    assert first[-1] == "INSERT INTO idempotency_keys"
+    assert first[2].startswith("WITH updated AS")
     # The repeat's effect rolls back with its refused record; then the outcome is read.
-    assert replay[-2:] == [
-        "INSERT INTO idempotency_keys",
+    assert replay[-3:] == [
+        "WITH updated AS",
+        "SELECT pg_advisory_unlock_all()",
         "SELECT idempotency_keys.client_id, idempotency_keys.key,",
     ]
 
@@ -75,5 +78,5 @@ async def test_deposits_and_withdrawals_never_touch_the_settlement_row(engine: A
         await subject.bank.payments.deposit(Deposit(client, account, 5, "USD"))
         await subject.bank.payments.withdraw(Withdraw(client, account, 5, "USD"))
 
-    assert len(statements) == 8
-    assert statements.count("UPDATE accounts SET") == 2
+    assert len(statements) == 10
+    assert statements.count("WITH updated AS") == 2

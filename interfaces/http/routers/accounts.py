@@ -2,8 +2,8 @@
 
 from typing import Annotated
 
-from dependency_injector.wiring import Provide, inject
-from fastapi import APIRouter, Depends, Header, Query
+from dependency_injector.wiring import inject
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from application.accounts import AccountService
@@ -21,12 +21,12 @@ from application.commands import (
 from application.ledger import LedgerQueries
 from application.payments import PaymentService
 from application.views import ClientIdentity
-from domain.errors import AccountNotFoundError
 from domain.pagination import PageRequest
 from interfaces.container import Container
 from interfaces.http import render
 from interfaces.http.guards import ClientRoute, current_client
-from interfaces.http.responses import ERRORS, created, path_id
+from interfaces.http.provide import Provide
+from interfaces.http.responses import IdempotencyKey, created, path_id, problems, replayable
 from interfaces.http.schemas import (
     AccountOut,
     AccountPage,
@@ -37,18 +37,25 @@ from interfaces.http.schemas import (
 )
 
 router = APIRouter(
-    prefix="/v1/accounts", tags=["accounts"], route_class=ClientRoute, responses=ERRORS
+    prefix="/v1/accounts",
+    tags=["accounts"],
+    route_class=ClientRoute,
+    responses=problems(401, 503),
 )
+# A body sent to a route that takes none is still size- and type-checked.
+STATUS_CHANGE = problems(404, 413, 415, 422)
+MOVE_MONEY = replayable(404, 409, 413, 415, 422)
 
 Client = Annotated[ClientIdentity, Depends(current_client)]
 Accounts = Annotated[AccountService, Depends(Provide[Container.accounts])]
 Payments = Annotated[PaymentService, Depends(Provide[Container.payments])]
 Ledger = Annotated[LedgerQueries, Depends(Provide[Container.ledger])]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
-@router.post("", status_code=201, response_model=AccountOut)
+@router.post(
+    "", status_code=201, response_model=AccountOut, responses=replayable(409, 413, 415, 422)
+)
 @inject
 async def open_account(
     body: OpenAccountBody,
@@ -61,7 +68,8 @@ async def open_account(
     return created(result, render.account(result.value))
 
 
-@router.get("", response_model=AccountPage)
+@router.get("", response_model=AccountPage, responses=problems(422))
+@router.head("", include_in_schema=False)
 @inject
 async def list_accounts(
     client: Client, accounts: Accounts, limit: Limit = 50, after: str | None = None
@@ -70,35 +78,38 @@ async def list_accounts(
     return JSONResponse(render.page(page, render.account))
 
 
-@router.get("/{account_id}", response_model=AccountOut)
+@router.get("/{account_id}", response_model=AccountOut, responses=problems(404))
+@router.head("/{account_id}", include_in_schema=False)
 @inject
 async def get_account(account_id: str, client: Client, accounts: Accounts) -> JSONResponse:
-    view = await accounts.get(GetAccount(client.id, path_id(account_id, AccountNotFoundError)))
+    view = await accounts.get(GetAccount(client.id, path_id(account_id)))
     return JSONResponse(render.account(view))
 
 
-@router.post("/{account_id}/freeze", response_model=AccountOut)
+@router.post("/{account_id}/freeze", response_model=AccountOut, responses=STATUS_CHANGE)
 @inject
 async def freeze_account(account_id: str, client: Client, accounts: Accounts) -> JSONResponse:
-    command = FreezeAccount(client.id, path_id(account_id, AccountNotFoundError))
+    command = FreezeAccount(client.id, path_id(account_id))
     return JSONResponse(render.account(await accounts.freeze(command)))
 
 
-@router.post("/{account_id}/unfreeze", response_model=AccountOut)
+@router.post("/{account_id}/unfreeze", response_model=AccountOut, responses=STATUS_CHANGE)
 @inject
 async def unfreeze_account(account_id: str, client: Client, accounts: Accounts) -> JSONResponse:
-    command = UnfreezeAccount(client.id, path_id(account_id, AccountNotFoundError))
+    command = UnfreezeAccount(client.id, path_id(account_id))
     return JSONResponse(render.account(await accounts.unfreeze(command)))
 
 
-@router.post("/{account_id}/close", response_model=AccountOut)
+@router.post("/{account_id}/close", response_model=AccountOut, responses=STATUS_CHANGE)
 @inject
 async def close_account(account_id: str, client: Client, accounts: Accounts) -> JSONResponse:
-    command = CloseAccount(client.id, path_id(account_id, AccountNotFoundError))
+    command = CloseAccount(client.id, path_id(account_id))
     return JSONResponse(render.account(await accounts.close(command)))
 
 
-@router.post("/{account_id}/deposits", status_code=201, response_model=TransferOut)
+@router.post(
+    "/{account_id}/deposits", status_code=201, response_model=TransferOut, responses=MOVE_MONEY
+)
 @inject
 async def deposit(
     account_id: str,
@@ -109,7 +120,7 @@ async def deposit(
 ) -> JSONResponse:
     command = Deposit(
         client.id,
-        path_id(account_id, AccountNotFoundError),
+        path_id(account_id),
         body.amount,
         body.currency,
         body.description,
@@ -119,7 +130,9 @@ async def deposit(
     return created(result, render.transfer(result.value))
 
 
-@router.post("/{account_id}/withdrawals", status_code=201, response_model=TransferOut)
+@router.post(
+    "/{account_id}/withdrawals", status_code=201, response_model=TransferOut, responses=MOVE_MONEY
+)
 @inject
 async def withdraw(
     account_id: str,
@@ -130,7 +143,7 @@ async def withdraw(
 ) -> JSONResponse:
     command = Withdraw(
         client.id,
-        path_id(account_id, AccountNotFoundError),
+        path_id(account_id),
         body.amount,
         body.currency,
         body.description,
@@ -140,12 +153,11 @@ async def withdraw(
     return created(result, render.transfer(result.value))
 
 
-@router.get("/{account_id}/entries", response_model=EntryPage)
+@router.get("/{account_id}/entries", response_model=EntryPage, responses=problems(404, 422))
+@router.head("/{account_id}/entries", include_in_schema=False)
 @inject
 async def list_entries(
     account_id: str, client: Client, ledger: Ledger, limit: Limit = 50, after: str | None = None
 ) -> JSONResponse:
-    query = ListEntries(
-        client.id, path_id(account_id, AccountNotFoundError), PageRequest(limit, after)
-    )
+    query = ListEntries(client.id, path_id(account_id), PageRequest(limit, after))
     return JSONResponse(render.page(await ledger.list_entries(query), render.entry))

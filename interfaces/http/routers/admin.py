@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from dependency_injector.wiring import Provide, inject
+from dependency_injector.wiring import inject
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
@@ -11,13 +11,21 @@ from application.commands import CreateApiClient
 from interfaces.container import Container
 from interfaces.http import render
 from interfaces.http.guards import AdminRoute
-from interfaces.http.responses import ERRORS
+from interfaces.http.provide import Provide
+from interfaces.http.responses import problems
 from interfaces.http.schemas import CreateClientBody, NewClientOut
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=AdminRoute, responses=ERRORS)
+router = APIRouter(
+    prefix="/v1/admin",
+    tags=["admin"],
+    route_class=AdminRoute,
+    responses=problems(401, 403, 503),
+)
 
 
-@router.post("/clients", status_code=201, response_model=NewClientOut)
+@router.post(
+    "/clients", status_code=201, response_model=NewClientOut, responses=problems(413, 415, 422)
+)
 @inject
 async def create_client(
     body: CreateClientBody,

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from interfaces.http.problems import problem
+from interfaces.http.responses import problems
 
 router = APIRouter(tags=["operations"])
 
@@ -18,7 +19,7 @@ async def live() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/health/ready")
+@router.get("/health/ready", responses=problems(503))
 @router.head("/health/ready", include_in_schema=False)
 async def ready(request: Request) -> Response:
     """Ready when the database answers and its schema is at the head migration."""

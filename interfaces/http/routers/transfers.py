@@ -5,33 +5,38 @@
 import uuid
 from typing import Annotated
 
-from dependency_injector.wiring import Provide, inject
-from fastapi import APIRouter, Depends, Header
+from dependency_injector.wiring import inject
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from application.commands import GetTransfer, TransferFunds
 from application.ledger import LedgerQueries
 from application.payments import PaymentService
 from application.views import ClientIdentity
-from domain.errors import TransferNotFoundError
 from interfaces.container import Container
 from interfaces.http import render
 from interfaces.http.guards import ClientRoute, current_client
-from interfaces.http.responses import ERRORS, created, path_id
+from interfaces.http.provide import Provide
+from interfaces.http.responses import IdempotencyKey, created, path_id, problems, replayable
 from interfaces.http.schemas import TransferBody, TransferOut
 
 router = APIRouter(
-    prefix="/v1/transfers", tags=["transfers"], route_class=ClientRoute, responses=ERRORS
+    prefix="/v1/transfers",
+    tags=["transfers"],
+    route_class=ClientRoute,
+    responses=problems(401, 404, 503),
 )
 
 
-@router.post("", status_code=201, response_model=TransferOut)
+@router.post(
+    "", status_code=201, response_model=TransferOut, responses=replayable(404, 409, 413, 415, 422)
+)
 @inject
 async def transfer(
     body: TransferBody,
     client: Annotated[ClientIdentity, Depends(current_client)],
     payments: Annotated[PaymentService, Depends(Provide[Container.payments])],
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     command = TransferFunds(
         client.id,
@@ -47,11 +52,12 @@ async def transfer(
 
 
 @router.get("/{transfer_id}", response_model=TransferOut)
+@router.head("/{transfer_id}", include_in_schema=False)
 @inject
 async def get_transfer(
     transfer_id: str,
     client: Annotated[ClientIdentity, Depends(current_client)],
     ledger: Annotated[LedgerQueries, Depends(Provide[Container.ledger])],
 ) -> JSONResponse:
-    query = GetTransfer(client.id, path_id(transfer_id, TransferNotFoundError))
+    query = GetTransfer(client.id, path_id(transfer_id))
     return JSONResponse(render.transfer(await ledger.get_transfer(query)))

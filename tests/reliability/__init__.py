@@ -1,0 +1,1 @@
+"""Reliability: the service under faults and hostile input (``make reliability``)."""
