@@ -8,7 +8,11 @@ from contextlib import contextmanager
 from psycopg import errors as pg_errors
 from sqlalchemy.exc import DBAPIError
 
-from domain.errors import IdempotencyKeyTakenError, TransientConflictError
+from domain.errors import (
+    ConcurrencyConflictError,
+    IdempotencyKeyTakenError,
+    TransientConflictError,
+)
 from infrastructure.postgres.tables import IDEMPOTENCY_KEYS_PK
 
 # 40001 serialization_failure and 40P01 deadlock_detected: the transaction did
@@ -24,6 +28,11 @@ def translated_errors() -> Iterator[None]:
         cause = error.orig
         if isinstance(cause, _TRANSIENT):
             raise TransientConflictError(type(cause).__name__) from error
+        if isinstance(cause, pg_errors.LockNotAvailable):
+            # 55P03, lock_timeout: another transaction held the accounts longer than we
+            # wait. Contention, not an outage (API.md's concurrency_conflict); not
+            # retried here, since every try could wait the whole timeout again.
+            raise ConcurrencyConflictError() from error
         if (
             isinstance(cause, pg_errors.UniqueViolation)
             and cause.diag.constraint_name == IDEMPOTENCY_KEYS_PK

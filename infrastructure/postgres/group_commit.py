@@ -182,7 +182,7 @@ class GroupCommitRunner:
                         await member.work(MemberUnitOfWork(batch, member)),
                         None,
                     )
-                except (TransientConflictError, SQLAlchemyError):
+                except (TransientConflictError, ConcurrencyConflictError, SQLAlchemyError):
                     # The transaction itself failed (a conflict, a timeout, a cut
                     # connection): no later member can use it, so the batch fails.
                     raise

@@ -10,8 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.commands import GetAccount, TransferFunds, Withdraw
 from domain.errors import ConcurrencyConflictError, InsufficientFundsError, SameAccountError
+from infrastructure.postgres.engine import create_engine
 from infrastructure.postgres.group_commit import GroupCommitRunner
 from infrastructure.postgres.unit_of_work import PostgresStorage
+from infrastructure.settings import Settings
 from infrastructure.transactions import RetryingTransactionRunner, RetryPolicy
 from tests.bank import Bank, build_bank
 from tests.integration.postgres_bank import violations
@@ -21,11 +23,11 @@ from tests.integration.test_concurrency import hold_row_lock, open_accounts, wai
 class GroupCommitBank:
     def __init__(self, engine: AsyncEngine, policy: RetryPolicy | None = None) -> None:
         self.storage = PostgresStorage(engine)
-        plain = RetryingTransactionRunner(
+        self.plain = RetryingTransactionRunner(
             self.storage.unit_of_work, policy, read_unit_of_work=self.storage.read_unit_of_work
         )
         self.group = GroupCommitRunner(self.storage, policy)
-        self.bank: Bank = build_bank(plain, random_ids=True, payment_runner=self.group)
+        self.bank: Bank = build_bank(self.plain, random_ids=True, payment_runner=self.group)
 
 
 @pytest.fixture
@@ -157,3 +159,33 @@ async def test_the_storm_keeps_every_invariant_with_group_commit(engine: AsyncEn
     print(f"\ngroup commit storm: {dict(outcomes)}, {members} members in {batches} batches")
     assert sum(outcomes.values()) >= TRANSFERS
     assert await violations(engine) == []
+
+
+@pytest.mark.parametrize("path", ["plain", "group commit"])
+async def test_a_lock_held_past_lock_timeout_is_a_conflict_that_writes_nothing(
+    engine: AsyncEngine, libpq_database_url: str, path: str
+) -> None:
+    impatient = create_engine(Settings(lock_timeout_ms=200), engine.url)
+    try:
+        subject = GroupCommitBank(impatient)
+        bank = subject.bank
+        if path == "plain":
+            bank = build_bank(subject.plain, random_ids=True)
+        client, (source, destination) = await open_accounts(bank, 2, 1_000)
+        command = TransferFunds(client, source, destination, 10, "USD", idempotency_key="held")
+        other = await hold_row_lock(libpq_database_url, source, "version = version")
+        try:
+            with pytest.raises(ConcurrencyConflictError):
+                await bank.payments.transfer(command)
+        finally:
+            await other.rollback()
+            await other.close()
+
+        # Nothing was written, the key included: the same request now applies, once.
+        assert (await bank.accounts.get(GetAccount(client, source))).balance == 1_000
+        applied = await bank.payments.transfer(command)
+        assert not applied.replayed
+        assert (await bank.accounts.get(GetAccount(client, source))).balance == 990
+        assert await violations(engine) == []
+    finally:
+        await impatient.dispose()

@@ -143,7 +143,9 @@ async def test_a_timeout_on_a_held_row_fails_cleanly_and_the_retry_applies_once(
     )
 
     # Failed cleanly, retriably, within the configured time
-    assert_problem(refused, 503, "service_unavailable")
+    # A lock held too long is contention; a statement cut short may be anything.
+    expected = "concurrency_conflict" if limit == "lock_timeout" else "service_unavailable"
+    assert_problem(refused, 503, expected)
     assert refused.headers["Retry-After"] == "1"
     assert SHORT_MS / 1000 * 0.9 <= elapsed < SHORT_MS / 1000 + SLACK_SECONDS, summary
     # Nothing written, no outcome stored for the key
