@@ -1,11 +1,13 @@
 """PostgreSQL repositories: Core statements, translated to and from domain entities.
 
-Writes are buffered and flushed together at commit (one statement per table), so a
+Writes are buffered and sent together at commit, each table's rows as arrays, so a
 transfer costs few round trips however many repository calls the use case makes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import uuid
 from collections.abc import Collection, Hashable, Iterable
 from dataclasses import dataclass, field
@@ -48,6 +50,8 @@ from infrastructure.postgres.tables import (
 )
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -131,6 +135,14 @@ class Database:
                 await self.connection.rollback()
 
     async def close(self) -> None:
+        """Return the connection, its advisory locks released.
+
+        By now the unit of work's outcome is settled (committed, or failing with its own
+        error), so a failure here is logged, not raised: it must neither turn a
+        committed transfer into an error nor hide the error in flight. A connection
+        that could not be cleaned up, and may still hold advisory locks, is discarded,
+        never pooled: ending its session is what releases them.
+        """
         connection, self.connection = self.connection, None
         if connection is None:
             return
@@ -144,13 +156,19 @@ class Database:
                 await connection.execute(_ADVISORY_UNLOCK)
                 await connection.commit()
                 self._holds_account_locks = False
-        except BaseException:
-            # A session that may still hold advisory locks must not go back to the
-            # pool: closing it for good is what releases them.
-            await connection.invalidate()
+        except Exception:
+            logger.warning("discarding a connection that could not be cleaned up", exc_info=True)
+            await _discard(connection)
+        except BaseException:  # cancelled: discard, and let the cancellation go on
+            await _discard(connection)
             raise
         finally:
             await connection.close()
+
+
+async def _discard(connection: AsyncConnection) -> None:
+    with contextlib.suppress(Exception):
+        await connection.invalidate()
 
 
 # Sorted keys, and PostgreSQL evaluates a volatile select list after the sort: every

@@ -189,3 +189,35 @@ async def test_a_lock_held_past_lock_timeout_is_a_conflict_that_writes_nothing(
         assert await violations(engine) == []
     finally:
         await impatient.dispose()
+
+
+@pytest.mark.parametrize("path", ["plain", "group commit"])
+async def test_a_failed_release_keeps_the_commit_and_leaks_no_lock(
+    engine: AsyncEngine, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The advisory locks are released after COMMIT; if that fails, the transfer still
+    answers its committed result, and the connection is discarded rather than pooled
+    with the locks still held."""
+    from infrastructure.postgres import repositories
+
+    subject = GroupCommitBank(engine)
+    bank = subject.bank if path == "group commit" else build_bank(subject.plain, random_ids=True)
+    client, (source, destination) = await open_accounts(bank, 2, 1_000)
+    monkeypatch.setattr(repositories, "_ADVISORY_UNLOCK", text("SELECT 1 / 0"))
+
+    result = await bank.payments.transfer(TransferFunds(client, source, destination, 10, "USD"))
+
+    assert result.value.amount == 10
+    monkeypatch.undo()
+    assert (await bank.accounts.get(GetAccount(client, source))).balance == 990
+    held = text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    for _ in range(100):  # the discarded session ends on the server a moment later
+        async with engine.connect() as connection:
+            if (await connection.execute(held)).scalar_one() == 0:
+                break
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError("advisory locks outlived the discarded connection")
