@@ -111,18 +111,23 @@ class Database:
         if not account_ids:
             return
         with translated_errors():
-            self.connection = connection = await self._engine.connect()
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            self.connection = await self._engine.connect()
             self._holds_account_locks = True
-            await connection.execute(_ADVISORY_LOCK, {"keys": advisory_keys(account_ids)})
-            await connection.commit()
-            await connection.execution_options(isolation_level=self._isolation_level())
+            await self._outside_transaction(
+                self.connection, _ADVISORY_LOCK, {"keys": advisory_keys(account_ids)}
+            )
 
-    def _isolation_level(self) -> str:
+    async def _outside_transaction(
+        self, connection: AsyncConnection, statement: Executable, parameters: Any = None
+    ) -> None:
+        """Run ``statement`` in autocommit, then give the connection back its level."""
         level = self._engine.get_execution_options().get("isolation_level")
         if level is None:
             raise RuntimeError("money moves only on an engine with an explicit isolation level")
-        return str(level)
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(statement, parameters)
+        await connection.commit()
+        await connection.execution_options(isolation_level=level)
 
     async def commit(self) -> None:
         if self.connection is not None:
@@ -152,9 +157,7 @@ class Database:
             # With nothing to roll back the driver sends nothing.
             await connection.rollback()
             if self._holds_account_locks:
-                await connection.execution_options(isolation_level="AUTOCOMMIT")
-                await connection.execute(_ADVISORY_UNLOCK)
-                await connection.commit()
+                await self._outside_transaction(connection, _ADVISORY_UNLOCK)
                 self._holds_account_locks = False
         except Exception:
             logger.warning("discarding a connection that could not be cleaned up", exc_info=True)
