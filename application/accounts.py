@@ -13,8 +13,9 @@ from application.commands import (
     OpenAccount,
     UnfreezeAccount,
 )
-from application.idempotency import Codec, IdempotentExecutor
-from application.ports import Clock, IdFactory, TransactionRunner
+from application.idempotency import Codec, Once
+from application.ports import Clock, IdFactory
+from application.transactions import Transactions
 from application.validation import MAX_REFERENCE, valid_currency, valid_text
 from application.views import AccountView, Completed, PageView, page_view
 from domain.account import Account
@@ -38,14 +39,12 @@ class AccountService:
 
     def __init__(
         self,
-        runner: TransactionRunner,
-        executor: IdempotentExecutor,
+        transactions: Transactions,
         catalog: CurrencyCatalog,
         clock: Clock,
         new_id: IdFactory,
     ) -> None:
-        self._runner = runner
-        self._executor = executor
+        self._transactions = transactions
         self._catalog = catalog
         self._clock = clock
         self._new_id = new_id
@@ -55,25 +54,19 @@ class AccountService:
         currency = valid_currency(self._catalog, command.currency)
         reference = valid_text(command.reference, "reference", MAX_REFERENCE)
 
-        async def work(uow: UnitOfWork) -> AccountView:
-            account = Account.open(
-                account_id=self._new_id(),
-                owner_id=command.client_id,
-                currency=currency,
-                reference=reference,
-                now=self._clock.now(),
-            )
-            await uow.accounts.add(account)
-            return AccountView.of(account)
-
-        return await self._executor.execute(
-            client_id=command.client_id,
-            key=command.idempotency_key,
-            operation="open_account",
-            command=command,
-            work=work,
-            codec=ACCOUNT_CODEC,
-        )
+        once = Once(command, "open_account", ACCOUNT_CODEC, self._clock)
+        async for uow in self._transactions.attempts(once=once):
+            async with uow:
+                account = Account.open(
+                    account_id=self._new_id(),
+                    owner_id=command.client_id,
+                    currency=currency,
+                    reference=reference,
+                    now=self._clock.now(),
+                )
+                await uow.accounts.add(account)
+                await once.commit(uow, AccountView.of(account))
+        return once.outcome()
 
     async def freeze(self, command: FreezeAccount) -> AccountView:
         """Frozen accounts neither send nor receive; freezing twice changes nothing."""
@@ -92,31 +85,27 @@ class AccountService:
         account_id: uuid.UUID,
         change: Callable[[Account], None],
     ) -> AccountView:
-        async def work(uow: UnitOfWork) -> AccountView:
-            locked = await uow.accounts.get_many_for_update([account_id])
-            account = locked.get(account_id)
-            if account is None or not account.is_owned_by(client_id):
-                raise AccountNotFoundError()
-            version = account.version
-            change(account)
-            if account.version != version:
-                await uow.accounts.save(account)
-                await uow.commit()
-            return AccountView.of(account)
-
-        return await self._runner.run(work)
+        async for uow in self._transactions.attempts(accounts=[account_id]):
+            async with uow:
+                locked = await uow.accounts.get_many_for_update([account_id])
+                account = locked.get(account_id)
+                if account is None or not account.is_owned_by(client_id):
+                    raise AccountNotFoundError()
+                version = account.version
+                change(account)
+                if account.version != version:
+                    await uow.accounts.save(account)
+                    await uow.commit()
+                view = AccountView.of(account)
+        return view
 
     async def get(self, query: GetAccount) -> AccountView:
-        async def work(uow: UnitOfWork) -> AccountView:
+        async with self._transactions.read() as uow:
             return AccountView.of(await owned_account(uow, query.client_id, query.account_id))
-
-        return await self._runner.read(work)
 
     async def list(self, query: ListAccounts) -> PageView[AccountView]:
         """The caller's accounts, closed ones included, newest first."""
 
-        async def work(uow: UnitOfWork) -> PageView[AccountView]:
+        async with self._transactions.read() as uow:
             page = await uow.accounts.list_for_owner(query.client_id, query.page)
             return page_view(page, AccountView.of)
-
-        return await self._runner.read(work)

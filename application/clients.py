@@ -6,12 +6,12 @@ import hashlib
 from collections import OrderedDict
 
 from application.commands import Authenticate, CreateApiClient
-from application.ports import Clock, IdFactory, SecretFactory, TransactionRunner
+from application.ports import Clock, IdFactory, SecretFactory
+from application.transactions import Transactions
 from application.validation import MAX_CLIENT_NAME, valid_text
 from application.views import ClientIdentity, NewApiClient
 from domain.api_client import ApiClient
 from domain.errors import UnauthorizedError
-from domain.ports import UnitOfWork
 
 API_KEY_PREFIX = "bk_"
 
@@ -32,13 +32,13 @@ class ClientService:
 
     def __init__(
         self,
-        runner: TransactionRunner,
+        transactions: Transactions,
         clock: Clock,
         new_id: IdFactory,
         new_secret: SecretFactory,
         remembered_keys: int = 10_000,
     ) -> None:
-        self._runner = runner
+        self._transactions = transactions
         self._clock = clock
         self._new_id = new_id
         self._new_secret = new_secret
@@ -57,11 +57,10 @@ class ClientService:
             created_at=self._clock.now(),
         )
 
-        async def work(uow: UnitOfWork) -> None:
-            await uow.clients.add(client)
-            await uow.commit()
-
-        await self._runner.run(work)
+        async for uow in self._transactions.attempts():
+            async with uow:
+                await uow.clients.add(client)
+                await uow.commit()
         return NewApiClient(
             id=client.id, name=client.name, api_key=api_key, created_at=client.created_at
         )
@@ -73,13 +72,11 @@ class ClientService:
             self._identities.move_to_end(key_hash)
             return remembered
 
-        async def work(uow: UnitOfWork) -> ClientIdentity:
+        async with self._transactions.read() as uow:
             client = await uow.clients.get_by_key_hash(key_hash)
-            if client is None:
-                raise UnauthorizedError()
-            return ClientIdentity(id=client.id, name=client.name)
-
-        identity = await self._runner.read(work)
+        if client is None:
+            raise UnauthorizedError()
+        identity = ClientIdentity(id=client.id, name=client.name)
         self._identities[key_hash] = identity
         if len(self._identities) > self._remembered_keys:
             self._identities.popitem(last=False)

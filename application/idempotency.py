@@ -1,4 +1,4 @@
-"""Idempotent execution: a request sent with an Idempotency-Key takes effect at most once.
+"""Idempotency: a request sent with an Idempotency-Key takes effect at most once.
 
 The policy, after the IETF Idempotency-Key draft and Stripe:
 
@@ -11,6 +11,8 @@ The policy, after the IETF Idempotency-Key draft and Stripe:
 - the unique (client, key) record decides: a repeat, or the loser of a race, fails to
   insert it, its unit of work (effect included) rolls back, and it replays the stored
   outcome, so the effect never happens twice.
+
+``Once`` carries one request's key and outcome through ``Transactions.attempts``.
 """
 
 from __future__ import annotations
@@ -19,32 +21,31 @@ import dataclasses
 import hashlib
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Collection
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, Protocol, TypeVar
 
-from application.ports import Clock, TransactionRunner
+from application.ports import Clock
 from application.validation import valid_idempotency_key
 from application.views import Completed
-from domain.errors import (
-    IdempotencyKeyInProgressError,
-    IdempotencyKeyReusedError,
-    IdempotencyKeyTakenError,
-    RuleViolationError,
-)
+from domain.errors import IdempotencyKeyReusedError, RuleViolationError
 from domain.idempotency import IdempotencyRecord
 from domain.ports import UnitOfWork
 
 R = TypeVar("R")
-
-# A lost race is settled by replaying the winner; the bound only guards against a
-# winner that keeps vanishing (its transaction rolled back after we saw its key).
-_ATTEMPTS_AFTER_LOST_RACE = 3
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Codec(Generic[R]):
     encode: Callable[[R], dict[str, Any]]
     decode: Callable[[dict[str, Any]], R]
+
+
+class KeyedCommand(Protocol):
+    @property
+    def client_id(self) -> uuid.UUID: ...
+
+    @property
+    def idempotency_key(self) -> str | None: ...
 
 
 def request_fingerprint(operation: str, command: object) -> str:
@@ -64,93 +65,72 @@ def request_fingerprint(operation: str, command: object) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-class IdempotentExecutor:
-    def __init__(self, runner: TransactionRunner, clock: Clock) -> None:
-        self._runner = runner
+class Once(Generic[R]):
+    """One request's idempotency: its key (if any), and the outcome it ends with."""
+
+    def __init__(self, command: KeyedCommand, operation: str, codec: Codec[R], clock: Clock):
+        self._client_id = command.client_id
+        self._key = command.idempotency_key
+        self._codec = codec
         self._clock = clock
+        self._fingerprint = ""
+        if self._key is not None:
+            valid_idempotency_key(self._key)
+            self._fingerprint = request_fingerprint(operation, command)
+        self._result: R | None = None
+        self._stored: IdempotencyRecord | None = None
 
-    async def execute(
-        self,
-        *,
-        client_id: uuid.UUID,
-        key: str | None,
-        operation: str,
-        command: object,
-        work: Callable[[UnitOfWork], Awaitable[R]],
-        codec: Codec[R],
-        accounts: Collection[uuid.UUID] = (),
-    ) -> Completed[R]:
-        """Run ``work`` at most once per (client, key); ``accounts`` as for the runner."""
-        if key is None:
-            return Completed(await self._runner.run(_committing(work), accounts))
+    @property
+    def keyed(self) -> bool:
+        return self._key is not None
 
-        valid_idempotency_key(key)
-        fingerprint = request_fingerprint(operation, command)
+    async def commit(self, uow: UnitOfWork, result: R) -> None:
+        """Store ``result`` as the key's outcome, with the effect, and commit both."""
+        await self._store(uow, {"ok": self._codec.encode(result)})
+        await uow.commit()
+        self._result = result
 
-        async def lookup(uow: UnitOfWork) -> IdempotencyRecord | None:
-            return await uow.idempotency.get(client_id, key)
-
-        async def attempt(uow: UnitOfWork) -> Completed[R]:
-            try:
-                result = await work(uow)
-            except RuleViolationError as rejection:
-                # Drop whatever the refused work touched; keep only its verdict.
-                await uow.rollback()
-                outcome = {"error": {"code": rejection.code, "detail": rejection.detail}}
-                await self._store(uow, client_id, key, fingerprint, outcome)
-                raise
-            await self._store(uow, client_id, key, fingerprint, {"ok": codec.encode(result)})
-            return Completed(result)
-
-        for _ in range(_ATTEMPTS_AFTER_LOST_RACE):
-            # Optimistic: most keys are new, so the request runs straight away and the
-            # unique (client, key) record decides. A repeat finds the key taken: its
-            # effect rolls back with the failed insert, and the stored outcome is read,
-            # in its own read-only snapshot, and replayed.
-            try:
-                return await self._runner.run(attempt, accounts)
-            except IdempotencyKeyTakenError:
-                record = await self._runner.read(lookup)
-            if record is not None:
-                return Completed(_replay(record, fingerprint, codec), replayed=True)
-        raise IdempotencyKeyInProgressError()
-
-    async def _store(
-        self,
-        uow: UnitOfWork,
-        client_id: uuid.UUID,
-        key: str,
-        fingerprint: str,
-        outcome: dict[str, Any],
-    ) -> None:
-        record = IdempotencyRecord(
-            client_id=client_id,
-            key=key,
-            fingerprint=fingerprint,
-            outcome=json.dumps(outcome, separators=(",", ":")),
-            created_at=self._clock.now(),
-        )
-        await uow.idempotency.add(record)
+    async def commit_refusal(self, uow: UnitOfWork, refusal: RuleViolationError) -> None:
+        """Store the refusal as the key's outcome (the effect is already rolled back)."""
+        await self._store(uow, {"error": {"code": refusal.code, "detail": refusal.detail}})
         await uow.commit()
 
+    async def found_stored(self, uow: UnitOfWork) -> bool:
+        """After losing the key to another request: read that request's outcome."""
+        assert self._key is not None
+        self._stored = await uow.idempotency.get(self._client_id, self._key)
+        return self._stored is not None
 
-def _replay(record: IdempotencyRecord, fingerprint: str, codec: Codec[R]) -> R:
-    if record.fingerprint != fingerprint:
-        raise IdempotencyKeyReusedError()
-    outcome = json.loads(record.outcome)
-    if "error" in outcome:
-        rejection = RuleViolationError.from_code(
-            outcome["error"]["code"], outcome["error"]["detail"]
+    def outcome(self) -> Completed[R]:
+        """The committed result, or the replay of the stored outcome (which may be a
+        refusal, raised again)."""
+        if self._stored is not None:
+            return Completed(self._replay(self._stored), replayed=True)
+        if self._result is None:
+            raise RuntimeError("the unit of work ended without committing an outcome")
+        return Completed(self._result)
+
+    async def _store(self, uow: UnitOfWork, outcome: dict[str, Any]) -> None:
+        if self._key is None:
+            return
+        await uow.idempotency.add(
+            IdempotencyRecord(
+                client_id=self._client_id,
+                key=self._key,
+                fingerprint=self._fingerprint,
+                outcome=json.dumps(outcome, separators=(",", ":")),
+                created_at=self._clock.now(),
+            )
         )
-        rejection.replayed = True
-        raise rejection
-    return codec.decode(outcome["ok"])
 
-
-def _committing(work: Callable[[UnitOfWork], Awaitable[R]]) -> Callable[[UnitOfWork], Awaitable[R]]:
-    async def run_and_commit(uow: UnitOfWork) -> R:
-        result = await work(uow)
-        await uow.commit()
-        return result
-
-    return run_and_commit
+    def _replay(self, record: IdempotencyRecord) -> R:
+        if record.fingerprint != self._fingerprint:
+            raise IdempotencyKeyReusedError()
+        outcome = json.loads(record.outcome)
+        if "error" in outcome:
+            rejection = RuleViolationError.from_code(
+                outcome["error"]["code"], outcome["error"]["detail"]
+            )
+            rejection.replayed = True
+            raise rejection
+        return self._codec.decode(outcome["ok"])

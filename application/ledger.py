@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from application.accounts import owned_account
 from application.commands import GetTransfer, ListEntries
-from application.ports import TransactionRunner
+from application.transactions import Transactions
 from application.views import EntryView, PageView, TransferView, page_view
 from domain.errors import TransferNotFoundError
-from domain.ports import UnitOfWork
 
 
 class LedgerQueries:
-    def __init__(self, runner: TransactionRunner) -> None:
-        self._runner = runner
+    def __init__(self, transactions: Transactions) -> None:
+        self._transactions = transactions
 
     async def get_transfer(self, query: GetTransfer) -> TransferView:
         """Visible to a caller who owns either side; anyone else gets 404."""
 
-        async def work(uow: UnitOfWork) -> TransferView:
+        async with self._transactions.read() as uow:
             transfer = await uow.transfers.get(query.transfer_id)
             if transfer is None:
                 raise TransferNotFoundError()
@@ -31,14 +30,10 @@ class LedgerQueries:
                 transfer, owns_source=owns_source, owns_destination=owns_destination
             )
 
-        return await self._runner.read(work)
-
     async def list_entries(self, query: ListEntries) -> PageView[EntryView]:
         """The statement of the caller's account, newest first in the order applied."""
 
-        async def work(uow: UnitOfWork) -> PageView[EntryView]:
+        async with self._transactions.read() as uow:
             await owned_account(uow, query.client_id, query.account_id)
             page = await uow.transfers.list_entries(query.account_id, query.page)
             return page_view(page, EntryView.of)
-
-        return await self._runner.read(work)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-
 from application.commands import Deposit, TransferFunds, Withdraw
-from application.idempotency import Codec, IdempotentExecutor
+from application.idempotency import Codec, Once
 from application.ports import Clock, IdFactory
+from application.transactions import Transactions
 from application.validation import MAX_DESCRIPTION, valid_money, valid_text
 from application.views import Completed, TransferView
 from domain.account import Account
@@ -31,12 +30,12 @@ class PaymentService:
 
     def __init__(
         self,
-        executor: IdempotentExecutor,
+        transactions: Transactions,
         catalog: CurrencyCatalog,
         clock: Clock,
         new_id: IdFactory,
     ) -> None:
-        self._executor = executor
+        self._transactions = transactions
         self._catalog = catalog
         self._clock = clock
         self._new_id = new_id
@@ -44,100 +43,53 @@ class PaymentService:
     async def transfer(self, command: TransferFunds) -> Completed[TransferView]:
         money = valid_money(self._catalog, command.amount, command.currency)
         description = valid_text(command.description, "description", MAX_DESCRIPTION)
-
-        async def work(uow: UnitOfWork) -> TransferView:
-            ids = {command.source_account_id, command.destination_account_id}
-            locked = await uow.accounts.get_many_for_update(ids)
-            source = locked.get(command.source_account_id)
-            destination = locked.get(command.destination_account_id)
-            if (
-                source is None
-                or destination is None
-                or not source.is_owned_by(command.client_id)
-                or destination.is_settlement
-            ):
-                raise AccountNotFoundError()
-            return await self._post(
-                uow,
-                TransferKind.TRANSFER,
-                source,
-                destination,
-                money,
-                description,
-                command.client_id,
-            )
-
-        return await self._executor.execute(
-            client_id=command.client_id,
-            key=command.idempotency_key,
-            operation="transfer",
-            command=command,
-            work=work,
-            codec=TRANSFER_CODEC,
-            accounts=(command.source_account_id, command.destination_account_id),
-        )
+        once = Once(command, "transfer", TRANSFER_CODEC, self._clock)
+        ids = (command.source_account_id, command.destination_account_id)
+        async for uow in self._transactions.attempts(accounts=ids, once=once):
+            async with uow:
+                locked = await uow.accounts.get_many_for_update(ids)
+                source = locked.get(command.source_account_id)
+                destination = locked.get(command.destination_account_id)
+                if (
+                    source is None
+                    or destination is None
+                    or not source.is_owned_by(command.client_id)
+                    or destination.is_settlement
+                ):
+                    raise AccountNotFoundError()
+                view = await self._post(
+                    uow, TransferKind.TRANSFER, source, destination, money, description, command
+                )
+                await once.commit(uow, view)
+        return once.outcome()
 
     async def deposit(self, command: Deposit) -> Completed[TransferView]:
-        money = valid_money(self._catalog, command.amount, command.currency)
-        description = valid_text(command.description, "description", MAX_DESCRIPTION)
-
-        async def work(uow: UnitOfWork) -> TransferView:
-            account = await self._lock_own(uow, command.client_id, command.account_id)
-            settlement = await uow.accounts.settlement(money.currency, self._clock.now())
-            return await self._post(
-                uow,
-                TransferKind.DEPOSIT,
-                settlement,
-                account,
-                money,
-                description,
-                command.client_id,
-            )
-
-        return await self._executor.execute(
-            client_id=command.client_id,
-            key=command.idempotency_key,
-            operation="deposit",
-            command=command,
-            work=work,
-            codec=TRANSFER_CODEC,
-            accounts=(command.account_id,),
-        )
+        """Money enters the caller's account from the settlement account."""
+        return await self._settle(command, TransferKind.DEPOSIT, "deposit")
 
     async def withdraw(self, command: Withdraw) -> Completed[TransferView]:
+        """Money leaves the caller's account for the settlement account."""
+        return await self._settle(command, TransferKind.WITHDRAWAL, "withdrawal")
+
+    async def _settle(
+        self, command: Deposit | Withdraw, kind: TransferKind, operation: str
+    ) -> Completed[TransferView]:
         money = valid_money(self._catalog, command.amount, command.currency)
         description = valid_text(command.description, "description", MAX_DESCRIPTION)
-
-        async def work(uow: UnitOfWork) -> TransferView:
-            account = await self._lock_own(uow, command.client_id, command.account_id)
-            settlement = await uow.accounts.settlement(money.currency, self._clock.now())
-            return await self._post(
-                uow,
-                TransferKind.WITHDRAWAL,
-                account,
-                settlement,
-                money,
-                description,
-                command.client_id,
-            )
-
-        return await self._executor.execute(
-            client_id=command.client_id,
-            key=command.idempotency_key,
-            operation="withdrawal",
-            command=command,
-            work=work,
-            codec=TRANSFER_CODEC,
-            accounts=(command.account_id,),
-        )
-
-    async def _lock_own(
-        self, uow: UnitOfWork, client_id: uuid.UUID, account_id: uuid.UUID
-    ) -> Account:
-        account = (await uow.accounts.get_many_for_update([account_id])).get(account_id)
-        if account is None or not account.is_owned_by(client_id):
-            raise AccountNotFoundError()
-        return account
+        once = Once(command, operation, TRANSFER_CODEC, self._clock)
+        async for uow in self._transactions.attempts(accounts=[command.account_id], once=once):
+            async with uow:
+                locked = await uow.accounts.get_many_for_update([command.account_id])
+                account = locked.get(command.account_id)
+                if account is None or not account.is_owned_by(command.client_id):
+                    raise AccountNotFoundError()
+                settlement = await uow.accounts.settlement(money.currency, self._clock.now())
+                source, destination = (
+                    (settlement, account) if kind is TransferKind.DEPOSIT else (account, settlement)
+                )
+                view = await self._post(uow, kind, source, destination, money, description, command)
+                await once.commit(uow, view)
+        return once.outcome()
 
     async def _post(
         self,
@@ -147,8 +99,9 @@ class PaymentService:
         destination: Account,
         money: Money,
         description: str | None,
-        client_id: uuid.UUID,
+        command: Deposit | Withdraw | TransferFunds,
     ) -> TransferView:
+        """Let the domain post the transfer, and record it; the caller commits."""
         transfer = post_transfer(
             kind=kind,
             source=source,
@@ -164,6 +117,6 @@ class PaymentService:
         await uow.transfers.add(transfer)
         return TransferView.of(
             transfer,
-            owns_source=source.is_owned_by(client_id),
-            owns_destination=destination.is_owned_by(client_id),
+            owns_source=source.is_owned_by(command.client_id),
+            owns_destination=destination.is_owned_by(command.client_id),
         )

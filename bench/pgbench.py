@@ -19,7 +19,6 @@ from typing import Any
 from bench.plan import PGBENCH_MAX_TRIES, Distribution
 from bench.server import BenchServer
 from bench.stats import percentiles_ms, rate
-from infrastructure.postgres.engine import session_options
 from infrastructure.settings import Settings
 
 SCRIPT = Path(__file__).resolve().parent / "transfer.pgbench.sql"
@@ -60,7 +59,13 @@ def run_pgbench(
             f"--username={parts['user']}",
             database,
         ]
-        env = {**os.environ, "PGOPTIONS": session_options(Settings())}
+        settings = Settings()
+        # The settings the service sends with each BEGIN (SET LOCAL), here per session.
+        options = (
+            f"-c statement_timeout={settings.statement_timeout_ms}"
+            f" -c lock_timeout={settings.lock_timeout_ms} -c enable_seqscan=off"
+        )
+        env = {**os.environ, "PGOPTIONS": options}
         process = subprocess.Popen(
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )

@@ -95,10 +95,17 @@ class UnitOfWork(Protocol):
     block without committing, or with an exception, rolls everything back.
     """
 
-    accounts: AccountRepository
-    transfers: TransferRepository
-    clients: ApiClientRepository
-    idempotency: IdempotencyRepository
+    @property
+    def accounts(self) -> AccountRepository: ...
+
+    @property
+    def transfers(self) -> TransferRepository: ...
+
+    @property
+    def clients(self) -> ApiClientRepository: ...
+
+    @property
+    def idempotency(self) -> IdempotencyRepository: ...
 
     async def __aenter__(self) -> Self: ...
 
@@ -107,7 +114,7 @@ class UnitOfWork(Protocol):
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None: ...
+    ) -> bool | None: ...
 
     async def commit(self) -> None: ...
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from infrastructure.transactions import RetryPolicy
+from application.transactions import RetryPolicy
+from infrastructure.postgres.transaction import TransactionSettings
 
 
 class Settings(BaseSettings):
@@ -27,8 +28,8 @@ class Settings(BaseSettings):
     # A server that silently drops packets must not hang a request or `banking serve`.
     connect_timeout: int = Field(default=5, gt=0)
 
-    # Set per connection so that a stuck query or lock wait fails fast instead of
-    # holding a pooled connection (and the client) hostage.
+    # Set per transaction (SET LOCAL) so that a stuck query or lock wait fails fast
+    # instead of holding a pooled connection (and the client) hostage.
     statement_timeout_ms: int = Field(default=5000, gt=0)
     lock_timeout_ms: int = Field(default=3000, gt=0)
 
@@ -37,6 +38,14 @@ class Settings(BaseSettings):
     retry_max_delay: float = Field(default=0.1, gt=0)
 
     admin_token: SecretStr | None = None
+
+    # How a money-moving transaction waits for others on the same accounts before its
+    # snapshot (infrastructure/postgres/locking.py): "stripes" works directly and
+    # behind a transaction-mode PgBouncer; "portable" is what an engine without
+    # LOCK TABLE gets.
+    account_locks: Literal["stripes", "portable"] = "stripes"
+    # The most units of work one transaction commits together (docs/adr/005).
+    max_batch: int = Field(default=256, gt=0)
 
     @field_validator("database_url", "admin_token", mode="before")
     @classmethod
@@ -51,6 +60,12 @@ class Settings(BaseSettings):
         if self.retry_max_delay < self.retry_base_delay:
             raise ValueError("retry_max_delay must not be smaller than retry_base_delay")
         return self
+
+    @property
+    def transaction_settings(self) -> TransactionSettings:
+        return TransactionSettings(
+            statement_timeout_ms=self.statement_timeout_ms, lock_timeout_ms=self.lock_timeout_ms
+        )
 
     @property
     def retry_policy(self) -> RetryPolicy:

@@ -16,7 +16,7 @@ from prometheus_client.core import CounterMetricFamily
 from pythonjsonlogger.json import JsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from infrastructure.transactions import RetryCounters
+from application.transactions import RetryCounters
 
 _request_id: ContextVar[str] = ContextVar("request_id", default="-")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -79,7 +79,7 @@ class Metrics:
 
 
 class _RetryCollector:
-    """Sums the counters of every transaction runner (plain and group commit)."""
+    """Sums the retry counters it is given."""
 
     def __init__(self, counters: list[RetryCounters]) -> None:
         # One runner may serve both roles (the in-memory adapter): count it once.

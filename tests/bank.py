@@ -1,4 +1,4 @@
-"""Builds the application's services around a given transaction runner, for tests."""
+"""Builds the application's services around given transactions, for tests."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ from datetime import UTC, datetime, timedelta
 from application.accounts import AccountService
 from application.clients import ClientService
 from application.commands import CreateApiClient
-from application.idempotency import IdempotentExecutor
 from application.ledger import LedgerQueries
 from application.payments import PaymentService
-from application.ports import TransactionRunner
+from application.transactions import Transactions
 from infrastructure.currencies import Iso4217Catalog
 
 
@@ -47,22 +46,14 @@ class Bank:
         return (await self.clients.create(CreateApiClient(name=name))).id
 
 
-def build_bank(
-    runner: TransactionRunner,
-    *,
-    random_ids: bool = False,
-    payment_runner: TransactionRunner | None = None,
-) -> Bank:
+def build_bank(transactions: Transactions, *, random_ids: bool = False) -> Bank:
     clock = SteppingClock()
     new_id = uuid.uuid4 if random_ids else SequentialIds()
     secrets = (f"secret-{n}" for n in itertools.count(1))
     catalog = Iso4217Catalog()
-    executor = IdempotentExecutor(runner, clock)
     return Bank(
-        accounts=AccountService(runner, executor, catalog, clock, new_id),
-        payments=PaymentService(
-            IdempotentExecutor(payment_runner or runner, clock), catalog, clock, new_id
-        ),
-        ledger=LedgerQueries(runner),
-        clients=ClientService(runner, clock, new_id, lambda: next(secrets)),
+        accounts=AccountService(transactions, catalog, clock, new_id),
+        payments=PaymentService(transactions, catalog, clock, new_id),
+        ledger=LedgerQueries(transactions),
+        clients=ClientService(transactions, clock, new_id, lambda: next(secrets)),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
+from application.transactions import RetryPolicy, Transactions
 from domain.ports import (
     AccountRepository,
     ApiClientRepository,
@@ -67,3 +68,12 @@ class InMemoryUnitOfWork:
         if self._working is None:
             raise RuntimeError("rollback outside the unit of work")
         self._begin()
+
+
+def memory_transactions(store: MemoryStore, policy: RetryPolicy | None = None) -> Transactions:
+    """The application's transactions over the in-memory adapter."""
+    return Transactions(
+        write=lambda accounts=(): InMemoryUnitOfWork(store),
+        read=lambda: InMemoryUnitOfWork(store),
+        policy=policy,
+    )

@@ -29,21 +29,6 @@ def libpq_url(url: str | URL) -> str:
     return psycopg_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def session_options(settings: Settings) -> str:
-    """Server settings sent in the start-up packet, so every pooled connection has them
-    before its first statement and no ``SET`` round trip is needed."""
-    # enable_seqscan=off: at SERIALIZABLE a sequential scan takes a predicate lock on
-    # the whole table, so while the accounts table is small enough for the planner to
-    # prefer one, every pair of concurrent transfers would abort each other. Index
-    # scans lock only what they read. Other engines simply have no such setting to
-    # need; reconciliation turns it back on for its whole-table queries.
-    return (
-        f"-c statement_timeout={settings.statement_timeout_ms}"
-        f" -c lock_timeout={settings.lock_timeout_ms}"
-        " -c enable_seqscan=off"
-    )
-
-
 def create_engine(settings: Settings, url: str | URL) -> AsyncEngine:
     return create_async_engine(
         psycopg_url(url),
@@ -52,7 +37,12 @@ def create_engine(settings: Settings, url: str | URL) -> AsyncEngine:
         pool_timeout=settings.pool_timeout,
         pool_pre_ping=settings.pool_pre_ping,
         connect_args={
-            "options": session_options(settings),
             "connect_timeout": settings.connect_timeout,
+            # No server-side prepared statements: a transaction-mode pooler hands each
+            # transaction any server connection, where a statement prepared on another
+            # one does not exist (or one of the same name does). Timeouts and planner
+            # settings travel with each transaction (transaction.py), never in the
+            # start-up packet, which PgBouncer refuses to forward.
+            "prepare_threshold": None,
         },
     )

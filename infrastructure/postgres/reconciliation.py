@@ -83,7 +83,7 @@ async def find_violations(connection: AsyncConnection) -> list[Violation]:
 async def check(connection: AsyncConnection, invariant: str) -> list[Violation]:
     """The violations of one of ``invariants()``; several checks compare the same books
     only when they share one REPEATABLE READ transaction on ``connection``."""
-    # The service's connections turn sequential scans off (see engine.session_options);
+    # The service's transactions turn sequential scans off (see transaction.py);
     # these queries read whole tables, where a sequential scan is the right plan.
     await connection.execute(text("SET LOCAL enable_seqscan = on"))
     result = await connection.execute(text(_CHECKS[invariant]))

@@ -131,3 +131,8 @@ idempotency_keys = Table(
     _created_at(index=True),
     PrimaryKeyConstraint("client_id", "key"),
 )
+
+# The lock stripes (infrastructure/postgres/locking.py): empty tables ``s0000`` ...
+# in their own schema, created by migration 0002. Changing the count needs a migration.
+LOCK_STRIPES_SCHEMA = "account_locks"
+LOCK_STRIPES = 1024

@@ -1,84 +1,195 @@
-"""The PostgreSQL unit of work: one connection, one transaction, buffered writes."""
+"""The PostgreSQL units of work: one that writes, as a member of a batch of the
+executor (``executor.py``), and a read-only one on a snapshot of its own."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import asyncio
+import uuid
+from collections.abc import Collection
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql import Executable
 
+from domain.account import Account
+from domain.errors import IdempotencyKeyTakenError
 from domain.ports import (
     AccountRepository,
     ApiClientRepository,
     IdempotencyRepository,
     TransferRepository,
 )
-from infrastructure.keyed_locks import KeyedLocks
-from infrastructure.postgres.repositories import (
-    Database,
-    PendingWrites,
-    PostgresAccountRepository,
-    PostgresApiClientRepository,
-    PostgresIdempotencyRepository,
-    PostgresTransferRepository,
-    flush,
-)
-
-
-@dataclass
-class PostgresStorage:
-    """The engines a process shares, and what it has learnt about the database.
-
-    Isolation is decided here, once: money-moving units of work get connections at
-    SERIALIZABLE; reads get REPEATABLE READ, READ ONLY snapshots, which never fail
-    with a serialization error.
-    """
-
-    engine: AsyncEngine
-    known_settlements: set[str] = field(default_factory=set)
-    account_locks: KeyedLocks = field(default_factory=KeyedLocks)
-
-    def __post_init__(self) -> None:
-        self.serializable = self.engine.execution_options(isolation_level="SERIALIZABLE")
-        self.read_only = self.engine.execution_options(
-            isolation_level="REPEATABLE READ", postgresql_readonly=True
-        )
-
-    def unit_of_work(self) -> PostgresUnitOfWork:
-        return PostgresUnitOfWork(self, self.serializable)
-
-    def read_unit_of_work(self) -> PostgresUnitOfWork:
-        return PostgresUnitOfWork(self, self.read_only)
+from infrastructure.postgres.accounts import PostgresAccountRepository
+from infrastructure.postgres.clients import PostgresApiClientRepository
+from infrastructure.postgres.executor import Batch, TransactionExecutor, Turn
+from infrastructure.postgres.idempotency_records import PostgresIdempotencyRepository
+from infrastructure.postgres.transaction import Transaction
+from infrastructure.postgres.transfers import PostgresTransferRepository
+from infrastructure.postgres.writes import PendingWrites
 
 
 class PostgresUnitOfWork:
-    """``async with`` checks a connection out and begins; leaving rolls back whatever
-    was not committed and returns the connection.
+    """A writing unit of work: ``async with`` queues it for a batch and waits for its
+    turn; ``commit`` hands its writes to the batch and returns once the batch committed;
+    leaving without commit rolls back whatever it did and ends its turn.
 
-    Writes are buffered by the repositories and flushed at ``commit``; a serialization
-    failure or deadlock surfaces as ``TransientConflictError`` for the runner to retry.
+    ``accounts`` are the accounts it will lock, so the batch locks them before its
+    snapshot; others can still be locked, later and at a higher risk of a retry.
     """
 
-    accounts: AccountRepository
-    transfers: TransferRepository
-    clients: ApiClientRepository
-    idempotency: IdempotencyRepository
-
-    def __init__(self, storage: PostgresStorage, engine: AsyncEngine) -> None:
-        self._storage = storage
-        self._engine = engine
+    def __init__(self, executor: TransactionExecutor, accounts: Collection[uuid.UUID]) -> None:
+        self._executor = executor
+        self._accounts = frozenset(accounts)
         self._pending = PendingWrites()
+        self._turn: Turn | None = None
+        self._share: _Share | None = None
+        self._failure: BaseException | None = None
+        self._ended = False
 
     async def __aenter__(self) -> Self:
-        self._db = Database(self._engine)
-        self._accounts = PostgresAccountRepository(
-            self._db, self._pending, self._storage.known_settlements, self._storage.account_locks
+        turn = self._turn = self._executor.queue(self._accounts)
+        try:
+            started = await turn.started
+        except asyncio.CancelledError:
+            if turn.started.done() and not turn.started.cancelled():
+                _end(turn, committed=False)  # the turn came, but its caller went away
+            raise
+        if isinstance(started, Batch):
+            self._share = _Share(started)
+        else:
+            # No batch will come (it could not begin): the first use of this unit of
+            # work raises why, inside the caller's block, where the retry loop sees it.
+            self._failure = started
+            self._ended = True
+        return self
+
+    @property
+    def accounts(self) -> AccountRepository:
+        share = self._in_turn()
+        return PostgresAccountRepository(
+            share, self._pending, share, self._executor.known_settlements
         )
-        self.accounts = self._accounts
-        self.transfers = PostgresTransferRepository(self._db, self._pending)
-        self.clients = PostgresApiClientRepository(self._db)
-        self.idempotency = PostgresIdempotencyRepository(self._db, self._pending)
+
+    @property
+    def transfers(self) -> TransferRepository:
+        return PostgresTransferRepository(self._in_turn(), self._pending)
+
+    @property
+    def clients(self) -> ApiClientRepository:
+        return PostgresApiClientRepository(self._in_turn())
+
+    @property
+    def idempotency(self) -> IdempotencyRepository:
+        return PostgresIdempotencyRepository(self._in_turn(), self._pending)
+
+    async def commit(self) -> None:
+        share = self._in_turn()
+        assert self._turn is not None
+        batch = share.batch
+        if any((r.client_id, r.key) in batch.keys for r in self._pending.records):
+            raise IdempotencyKeyTakenError()  # an earlier member of this batch has the key
+        batch.merge(self._pending, self._turn)
+        self._ended = True
+        _end(self._turn, committed=True)
+        await self._turn.settled
+
+    async def rollback(self) -> None:
+        share = self._in_turn()
+        self._pending.clear()
+        await share.undo()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._ended or self._turn is None:
+            return
+        self._ended = True
+        self._pending.clear()
+        try:
+            if self._share is not None:
+                await self._share.undo()
+        finally:
+            _end(self._turn, committed=False)
+
+    def _in_turn(self) -> _Share:
+        if self._failure is not None:
+            raise self._failure
+        if self._share is None or self._ended:
+            raise RuntimeError("use the unit of work inside its `async with`, before commit")
+        return self._share
+
+
+class _Share:
+    """A member's share of its batch's transaction. Its statements run inside a
+    savepoint of its own, taken at its first statement (most members run none), so
+    ``undo`` rolls back what it did and no more."""
+
+    def __init__(self, batch: Batch) -> None:
+        self.batch = batch
+        self._savepoint: str | None = None
+        self._loaded: list[uuid.UUID] = []
+
+    async def execute(self, statement: Executable, parameters: Any = None) -> Any:
+        await self._enter_savepoint()
+        return await self.batch.tx.execute(statement, parameters)
+
+    async def lock(self, account_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Account]:
+        if set(account_ids) - self.batch.requested:
+            await self._enter_savepoint()
+            self._loaded += await self.batch.load(account_ids)
+        return {
+            account_id: account
+            for account_id in sorted(set(account_ids))
+            if (account := self.batch.copy_of(account_id)) is not None
+        }
+
+    def get(self, account_id: uuid.UUID) -> Account | None:
+        return self.batch.copy_of(account_id)
+
+    async def undo(self) -> None:
+        if self._savepoint is None:
+            return
+        try:
+            await self.batch.tx.run(f"ROLLBACK TO SAVEPOINT {self._savepoint}")
+        except BaseException as error:
+            self.batch.broken = error
+            raise
+        self.batch.forget(self._loaded)
+        self._loaded = []
+
+    async def _enter_savepoint(self) -> None:
+        if self._savepoint is None:
+            name = self.batch.new_savepoint()
+            await self.batch.tx.run(f"SAVEPOINT {name}")
+            self._savepoint = name
+
+
+def _end(turn: Turn, *, committed: bool) -> None:
+    if not turn.finished.done():
+        turn.finished.set_result(committed)
+
+
+class ReadUnitOfWork:
+    """A read-only snapshot (REPEATABLE READ, READ ONLY), which never conflicts."""
+
+    def __init__(self, executor: TransactionExecutor) -> None:
+        self._executor = executor
+        self._tx: Transaction | None = None
+
+    async def __aenter__(self) -> Self:
+        self._tx = self._executor.transaction()
+        try:
+            await self._executor.begin_read(self._tx)
+        except BaseException:
+            await self._tx.close()
+            raise
+        self.accounts: AccountRepository = PostgresAccountRepository(self._tx)
+        self.transfers: TransferRepository = PostgresTransferRepository(self._tx)
+        self.clients: ApiClientRepository = PostgresApiClientRepository(self._tx)
+        self.idempotency: IdempotencyRepository = PostgresIdempotencyRepository(self._tx)
         return self
 
     async def __aexit__(
@@ -87,18 +198,11 @@ class PostgresUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
-            await self._db.close()
-        finally:
-            self._storage.account_locks.release(self._accounts.held_locks)
-            self._accounts.held_locks = []
+        if self._tx is not None:
+            await self._tx.close()
 
     async def commit(self) -> None:
-        ensured_settlements = set(self._pending.settlements)
-        await flush(self._db, self._pending)
-        await self._db.commit()
-        self._storage.known_settlements.update(ensured_settlements)
+        """Nothing to commit: the snapshot ends with the block."""
 
     async def rollback(self) -> None:
-        self._pending.clear()
-        await self._db.rollback()
+        """Nothing to roll back."""

@@ -62,7 +62,7 @@ def create_app(
     app.state.container = container
     app.state.admin_token = admin_token
     app.state.readiness = readiness or database_readiness(container.engine())
-    app.state.metrics = Metrics([container.runner().counters, container.payment_runner().counters])
+    app.state.metrics = Metrics([container.transactions().counters])
 
     routers = (accounts.router, transfers.router, admin.router, operations.router)
     for router in routers:

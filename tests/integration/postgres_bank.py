@@ -6,25 +6,35 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from application.transactions import RetryPolicy, Transactions
+from infrastructure.postgres.executor import TransactionExecutor
+from infrastructure.postgres.locking import AccountLocks, lock_strategy
 from infrastructure.postgres.reconciliation import Violation, find_violations
-from infrastructure.postgres.unit_of_work import PostgresStorage
-from infrastructure.transactions import RetryingTransactionRunner, RetryPolicy
+from infrastructure.settings import Settings
+from interfaces.container import postgres_transactions
 from tests.bank import Bank, build_bank
 
 
 @dataclass
 class PostgresBank:
+    """One worker process's worth of the service: its own executor (batches) and
+    retry loop, meeting other workers only inside PostgreSQL."""
+
     bank: Bank
-    runner: RetryingTransactionRunner
-    storage: PostgresStorage
+    transactions: Transactions
+    executor: TransactionExecutor
 
 
-def postgres_bank(engine: AsyncEngine, policy: RetryPolicy | None = None) -> PostgresBank:
-    storage = PostgresStorage(engine)
-    runner = RetryingTransactionRunner(
-        storage.unit_of_work, policy, read_unit_of_work=storage.read_unit_of_work
-    )
-    return PostgresBank(build_bank(runner, random_ids=True), runner, storage)
+def postgres_bank(
+    engine: AsyncEngine,
+    policy: RetryPolicy | None = None,
+    locks: AccountLocks = "stripes",
+    lock_timeout_ms: int = 3000,
+) -> PostgresBank:
+    settings = Settings(account_locks=locks, lock_timeout_ms=lock_timeout_ms)
+    executor = TransactionExecutor(engine, lock_strategy(locks), settings.transaction_settings)
+    transactions = postgres_transactions(executor, settings, policy)
+    return PostgresBank(build_bank(transactions, random_ids=True), transactions, executor)
 
 
 async def violations(engine: AsyncEngine) -> list[Violation]:

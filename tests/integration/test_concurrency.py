@@ -22,12 +22,13 @@ from application.commands import (
     TransferFunds,
     Withdraw,
 )
+from application.transactions import RetryPolicy
 from domain.errors import (
     AccountNotActiveError,
     ConcurrencyConflictError,
     RuleViolationError,
 )
-from infrastructure.transactions import RetryPolicy
+from infrastructure.postgres.locking import AccountLocks
 from tests.bank import Bank
 from tests.integration.postgres_bank import postgres_bank, violations
 from tests.integration.weakened import weaken
@@ -109,26 +110,28 @@ async def storm(
     return outcomes
 
 
-async def test_storm_keeps_every_invariant_and_no_conflict_escapes(engine: AsyncEngine) -> None:
-    workers = [postgres_bank(engine, STORM_POLICY) for _ in range(2)]
+async def test_storm_keeps_every_invariant_and_no_conflict_escapes(
+    engine: AsyncEngine, locks: AccountLocks
+) -> None:
+    workers = [postgres_bank(engine, STORM_POLICY, locks) for _ in range(2)]
     client, ids = await open_accounts(workers[0].bank, ACCOUNTS, 5_000)
 
     started = time.perf_counter()
     outcomes = await storm([worker.bank for worker in workers], client, ids, seed=1)
     elapsed = time.perf_counter() - started
 
-    retries = sum(worker.runner.counters.retries for worker in workers)
-    conflicts = sum(worker.runner.counters.conflicts for worker in workers)
+    retries = sum(worker.transactions.counters.retries for worker in workers)
+    conflicts = sum(worker.transactions.counters.conflicts for worker in workers)
     print(
         f"\nstorm: {sum(outcomes.values())} operations by {TASKS} tasks in {elapsed:.1f} s, "
         f"{retries} retries, outcomes {dict(outcomes)}"
     )
     assert sum(outcomes.values()) >= TRANSFERS
     assert outcomes["transfer"] > TRANSFERS // 2
-    if await server_version(engine) >= 180000:
-        # The two "processes" queue on advisory locks before taking their snapshots, so
+    if locks == "stripes" and await server_version(engine) >= 180000:
+        # The two "processes" queue on lock stripes before taking their snapshots, so
         # even the hot pair never aborts with a serialization failure (before 18, see
-        # the settlement test below).
+        # the settlement test below). Without them ("portable") the retries absorb it.
         assert retries == 0
     assert outcomes["concurrency_conflict"] == conflicts
     assert await violations(engine) == []
@@ -140,16 +143,16 @@ async def test_storm_keeps_every_invariant_and_no_conflict_escapes(engine: Async
 
 
 async def test_storm_detects_corruption_when_the_unit_of_work_is_weakened(
-    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch, locks: AccountLocks
 ) -> None:
-    """The same storm against READ COMMITTED, no row locks, no version guard and no
-    unique (account, version) entry: the invariants break, so the storm above is a
-    real detector, not a test that cannot fail."""
-    subject = postgres_bank(engine, RetryPolicy(attempts=3))
-    await weaken(engine, monkeypatch, subject.storage)
+    """The same storm against READ COMMITTED, no row locks, no lock stripes, no version
+    guard and no unique (account, version) entry: the invariants break, so the storm
+    above is a real detector, not a test that cannot fail."""
+    workers = [postgres_bank(engine, RetryPolicy(attempts=3), locks) for _ in range(2)]
+    await weaken(engine, monkeypatch, *(worker.executor for worker in workers))
 
-    client, ids = await open_accounts(subject.bank, ACCOUNTS, 5_000)
-    await storm([subject.bank], client, ids, seed=2, tolerate_errors=True)
+    client, ids = await open_accounts(workers[0].bank, ACCOUNTS, 5_000)
+    await storm([worker.bank for worker in workers], client, ids, seed=2, tolerate_errors=True)
 
     broken = {violation.invariant for violation in await violations(engine)}
     assert "a customer balance equals the sum of its entries" in broken
@@ -205,7 +208,7 @@ async def test_a_forced_serialization_failure_re_runs_the_unit_from_scratch(
     # The retry re-read the account from scratch and saw it frozen.
     with pytest.raises(AccountNotActiveError):
         await attempt
-    assert subject.runner.counters.retries == 1
+    assert subject.transactions.counters.retries == 1
     account = await subject.bank.accounts.get(GetAccount(client, source))
     assert (account.balance, account.status) == (1_000, "frozen")
 
@@ -226,7 +229,7 @@ async def test_the_retry_succeeds_once_the_other_transaction_is_gone(
 
     posted = (await attempt).value
     assert (posted.source_balance_after, posted.destination_balance_after) == (990, 1_010)
-    assert subject.runner.counters.retries == 1
+    assert subject.transactions.counters.retries == 1
     assert await violations(engine) == []
 
 
@@ -248,7 +251,7 @@ async def test_a_spent_retry_budget_is_a_concurrency_conflict_with_nothing_writt
 
     with pytest.raises(ConcurrencyConflictError):
         await attempt
-    assert subject.runner.counters.conflicts == 1
+    assert subject.transactions.counters.conflicts == 1
     async with engine.connect() as connection:
         counts = (
             await connection.execute(
@@ -297,15 +300,15 @@ async def test_concurrent_deposits_into_different_accounts_never_conflict(
 
     async with engine.connect() as connection:
         assert (await connection.execute(settlement_row)).one() == before  # never written
-    async with subject.storage.read_unit_of_work() as uow:
+    async with subject.transactions.read() as uow:
         assert await uow.accounts.settlement_balance("USD") == -(16 * 1 + 16 * 10 * 7)
     assert await violations(engine) == []
     version = await server_version(engine)
     if version >= 180000:
-        assert subject.runner.counters.retries == 0
+        assert subject.transactions.counters.retries == 0
     else:
         # Before PostgreSQL 18 the foreign-key checks of the inserted entries take
         # predicate locks on the (still one-page) transfers index, so SSI reports
         # false positives here ("identification as a pivot ... INSERT INTO
         # entries"); none involves an account row, and retries absorb them.
-        print(f"\n{subject.runner.counters.retries} retries on server {version}")
+        print(f"\n{subject.transactions.counters.retries} retries on server {version}")

@@ -32,6 +32,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import pytest
+from infrastructure.postgres.group_commit import GroupCommitRunner
+from infrastructure.transactions import RetryingTransactionRunner, RetryPolicy
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.commands import (
@@ -46,9 +48,7 @@ from application.commands import (
 )
 from domain.errors import ConcurrencyConflictError, RuleViolationError
 from domain.pagination import PageRequest
-from infrastructure.postgres.group_commit import GroupCommitRunner
 from infrastructure.postgres.unit_of_work import PostgresStorage
-from infrastructure.transactions import RetryingTransactionRunner, RetryPolicy
 from tests.bank import Bank, build_bank
 from tests.integration.postgres_bank import violations
 from tests.integration.weakened import weaken

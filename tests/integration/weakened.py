@@ -1,14 +1,15 @@
-"""The PostgreSQL unit of work with its isolation taken away, for detector tests.
+"""The PostgreSQL write path with its guarantee taken away, for detector tests.
 
 A test that claims "this cannot happen" proves little unless the same test fails
-when the protection is gone. ``weaken`` takes it away from the given storages, layer
-by layer, so that only isolation could have kept concurrent units of work apart:
+when the protection is gone. ``weaken`` takes it away from the given executors, layer
+by layer, so that only the guarantee could have kept concurrent units of work apart:
 
 - money moves at READ COMMITTED instead of SERIALIZABLE;
-- accounts are read with a plain SELECT: no ``FOR UPDATE``, no in-process lock and no
-  advisory lock to queue on (on the plain path and in a group-commit batch alike);
-- each read yields to the event loop (``pause`` seconds) before the work goes on, so
-  other tasks interleave between a unit of work's read and its write;
+- accounts are read with a plain SELECT: no ``FOR UPDATE``;
+- the lock strategy waits for nothing before the snapshot (stripes are not taken);
+- batches no longer wait for each other in the process, and each pauses (``pause``
+  seconds) after reading its accounts, so that batches interleave between their reads
+  and their writes;
 - changed accounts are written back one by one in id order (so that the weakened
   units of work lose updates instead of deadlocking) and without the version guard,
   which would turn a lost update into a retry;
@@ -27,18 +28,19 @@ import pytest
 from sqlalchemy import Select, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.account import Account
-from infrastructure.postgres import group_commit, repositories, unit_of_work
-from infrastructure.postgres.repositories import PendingWrites
+from infrastructure.postgres import executor as executor_module
+from infrastructure.postgres.executor import Batch, TransactionExecutor
+from infrastructure.postgres.locking import PortableLocks
 from infrastructure.postgres.tables import accounts
-from infrastructure.postgres.unit_of_work import PostgresStorage
+from infrastructure.postgres.transaction import Transaction
+from infrastructure.postgres.writes import PendingWrites, flush
 
 
 async def weaken(
     engine: AsyncEngine,
     monkeypatch: pytest.MonkeyPatch,
-    *storages: PostgresStorage,
-    pause: float = 0,
+    *executors: TransactionExecutor,
+    pause: float = 0.005,
     keep_version_guard: bool = False,
 ) -> None:
     """``keep_version_guard`` leaves the last two layers in place (the version guard
@@ -48,36 +50,20 @@ async def weaken(
             await connection.execute(
                 text("ALTER TABLE entries DROP CONSTRAINT uq_entries_account_id_account_version")
             )
-    weak_engine = engine.execution_options(isolation_level="READ COMMITTED")
-    for storage in storages:
-        storage.serializable = weak_engine
+    for executor in executors:
+        monkeypatch.setattr(executor, "isolation", "READ COMMITTED")
+        monkeypatch.setattr(executor, "strategy", PortableLocks())
+        monkeypatch.setattr(executor, "_stall_after", 0.0)
+        monkeypatch.setattr(executor, "_max_in_flight", 64)
 
-    original_get = repositories.PostgresAccountRepository.get
-    original_batch_lock = group_commit._Batch.lock
+    original_load = Batch.load
 
-    async def slow_get(
-        self: repositories.PostgresAccountRepository, account_id: uuid.UUID
-    ) -> Account | None:
-        account = await original_get(self, account_id)
+    async def slow_load(self: Batch, account_ids: Collection[uuid.UUID]) -> list[uuid.UUID]:
+        loaded = await original_load(self, account_ids)
         await asyncio.sleep(pause)
-        return account
+        return loaded
 
-    async def unlocked(
-        self: repositories.PostgresAccountRepository, account_ids: Collection[uuid.UUID]
-    ) -> dict[uuid.UUID, Account]:
-        loaded = {account_id: await self.get(account_id) for account_id in sorted(set(account_ids))}
-        return {account_id: account for account_id, account in loaded.items() if account}
-
-    async def slow_batch_lock(self: Any, account_ids: Collection[uuid.UUID]) -> None:
-        await original_batch_lock(self, account_ids)
-        await asyncio.sleep(pause)
-
-    async def no_advisory_locks(self: Any, account_ids: Collection[uuid.UUID]) -> None:
-        return None
-
-    original_flush = repositories.flush
-
-    async def unguarded_flush(db: repositories.Database, pending: PendingWrites) -> None:
+    async def unguarded_flush(db: Transaction, pending: PendingWrites) -> None:
         for account in sorted(pending.accounts.values(), key=lambda account: account.id):
             await db.execute(
                 text("UPDATE accounts SET balance = :b, status = :s, version = :v WHERE id = :id"),
@@ -89,19 +75,15 @@ async def weaken(
                 },
             )
         pending.accounts.clear()  # what is left to write carries no version guard
-        await original_flush(db, pending)
+        await flush(db, pending)
 
-    monkeypatch.setattr(repositories.PostgresAccountRepository, "get", slow_get)
-    monkeypatch.setattr(repositories.PostgresAccountRepository, "get_many_for_update", unlocked)
-    monkeypatch.setattr(repositories.Database, "lock_across_processes", no_advisory_locks)
+    monkeypatch.setattr(executor_module, "lock_accounts", plain_select)
+    monkeypatch.setattr(Batch, "load", slow_load)
     if not keep_version_guard:
-        for module in (unit_of_work, group_commit):
-            monkeypatch.setattr(module, "flush", unguarded_flush)
-    monkeypatch.setattr(group_commit, "lock_accounts", plain_select)
-    monkeypatch.setattr(group_commit._Batch, "lock", slow_batch_lock)
+        monkeypatch.setattr(executor_module, "flush", unguarded_flush)
 
 
 def plain_select(account_ids: Collection[uuid.UUID]) -> Select[Any]:
-    """``repositories.lock_accounts`` without its ``FOR UPDATE``."""
+    """``locking.lock_accounts`` without its ``FOR UPDATE``."""
     ids = sorted(set(account_ids))
     return select(accounts).where(accounts.c.id.in_(ids)).order_by(accounts.c.id)

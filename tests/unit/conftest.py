@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from application.transactions import Transactions
 from infrastructure.memory.store import MemoryStore
-from infrastructure.memory.unit_of_work import InMemoryUnitOfWork
-from infrastructure.transactions import RetryingTransactionRunner
+from infrastructure.memory.unit_of_work import memory_transactions
 from tests.bank import Bank, build_bank
 
 
@@ -14,10 +14,10 @@ def store() -> MemoryStore:
 
 
 @pytest.fixture
-def runner(store: MemoryStore) -> RetryingTransactionRunner:
-    return RetryingTransactionRunner(lambda: InMemoryUnitOfWork(store))
+def transactions(store: MemoryStore) -> Transactions:
+    return memory_transactions(store)
 
 
 @pytest.fixture
-def bank(runner: RetryingTransactionRunner) -> Bank:
-    return build_bank(runner)
+def bank(transactions: Transactions) -> Bank:
+    return build_bank(transactions)

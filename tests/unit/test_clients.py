@@ -2,9 +2,10 @@ import pytest
 
 from application.clients import ClientService, hash_api_key
 from application.commands import Authenticate, CreateApiClient
+from application.transactions import Transactions
 from domain.errors import UnauthorizedError, ValidationError
 from infrastructure.memory.store import MemoryStore
-from infrastructure.transactions import RetryingTransactionRunner
+from infrastructure.memory.unit_of_work import InMemoryUnitOfWork
 from tests.bank import Bank, SequentialIds, SteppingClock
 
 
@@ -45,19 +46,20 @@ async def test_names_need_not_be_unique(bank: Bank) -> None:
 
 
 async def test_a_key_that_authenticated_once_is_remembered_and_unknown_keys_are_not(
-    store: MemoryStore, runner: RetryingTransactionRunner
+    store: MemoryStore,
 ) -> None:
     reads = 0
-    original_read = runner.read
 
-    async def counting_read(work):  # type: ignore[no-untyped-def]
+    def counting_read() -> InMemoryUnitOfWork:
         nonlocal reads
         reads += 1
-        return await original_read(work)
+        return InMemoryUnitOfWork(store)
 
-    runner.read = counting_read  # type: ignore[method-assign]
+    transactions = Transactions(
+        write=lambda accounts=(): InMemoryUnitOfWork(store), read=counting_read
+    )
     service = ClientService(
-        runner, SteppingClock(), SequentialIds(), lambda: "s", remembered_keys=1
+        transactions, SteppingClock(), SequentialIds(), lambda: "s", remembered_keys=1
     )
     created = await service.create(CreateApiClient(name="acme"))
 
@@ -69,7 +71,7 @@ async def test_a_key_that_authenticated_once_is_remembered_and_unknown_keys_are_
             await service.authenticate(Authenticate("bk_unknown"))
     assert reads == 3
 
-    other = await ClientService(runner, SteppingClock(), SequentialIds(), lambda: "t").create(
+    other = await ClientService(transactions, SteppingClock(), SequentialIds(), lambda: "t").create(
         CreateApiClient(name="other")
     )
     await service.authenticate(Authenticate(other.api_key))  # evicts acme (room for one)

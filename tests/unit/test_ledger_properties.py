@@ -39,8 +39,7 @@ from domain.errors import (
 )
 from domain.transfer import Entry, TransferKind
 from infrastructure.memory.store import MemoryState, MemoryStore
-from infrastructure.memory.unit_of_work import InMemoryUnitOfWork
-from infrastructure.transactions import RetryingTransactionRunner
+from infrastructure.memory.unit_of_work import memory_transactions
 from tests.bank import Bank, build_bank
 
 CURRENCIES = ("USD", "JPY", "BHD")
@@ -288,7 +287,7 @@ class Driver:
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
         self.store = MemoryStore()
-        self.bank = build_bank(RetryingTransactionRunner(lambda: InMemoryUnitOfWork(self.store)))
+        self.bank = build_bank(memory_transactions(self.store))
         self.trace = Trace(store=self.store, clients=[])
         self.keyed: list[Command] = []
 

@@ -48,8 +48,7 @@ from domain.account import settlement_account_id
 from domain.errors import AccountNotFoundError, DomainError, IdempotencyKeyReusedError
 from domain.pagination import PageRequest
 from infrastructure.memory.store import MemoryStore
-from infrastructure.memory.unit_of_work import InMemoryUnitOfWork
-from infrastructure.transactions import RetryingTransactionRunner
+from infrastructure.memory.unit_of_work import memory_transactions
 from tests.bank import build_bank
 
 T = TypeVar("T")
@@ -151,7 +150,7 @@ class BankModel(RuleBasedStateMachine):
         super().__init__()
         self.loop = asyncio.new_event_loop()
         store = MemoryStore()
-        self.bank = build_bank(RetryingTransactionRunner(lambda: InMemoryUnitOfWork(store)))
+        self.bank = build_bank(memory_transactions(store))
         self.clients: list[uuid.UUID] = []
         self.model: dict[uuid.UUID, ModelAccount] = {}
         self.stored: dict[tuple[uuid.UUID, str], Stored] = {}

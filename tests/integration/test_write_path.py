@@ -1,33 +1,23 @@
-"""Group commit on real PostgreSQL: many requests, one transaction, each its own answer."""
+"""The write path on real PostgreSQL: batches (many requests, one transaction, each its
+own answer), failures that cost only their own member, under every lock strategy."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.commands import GetAccount, TransferFunds, Withdraw
+from application.transactions import RetryPolicy
 from domain.errors import ConcurrencyConflictError, InsufficientFundsError, SameAccountError
 from infrastructure.postgres.engine import create_engine
-from infrastructure.postgres.group_commit import GroupCommitRunner
-from infrastructure.postgres.unit_of_work import PostgresStorage
+from infrastructure.postgres.locking import AccountLocks
 from infrastructure.settings import Settings
-from infrastructure.transactions import RetryingTransactionRunner, RetryPolicy
-from tests.bank import Bank, build_bank
-from tests.integration.postgres_bank import violations
+from tests.integration.postgres_bank import postgres_bank, violations
 from tests.integration.test_concurrency import hold_row_lock, open_accounts, wait_for_lock_waiters
-
-
-class GroupCommitBank:
-    def __init__(self, engine: AsyncEngine, policy: RetryPolicy | None = None) -> None:
-        self.storage = PostgresStorage(engine)
-        self.plain = RetryingTransactionRunner(
-            self.storage.unit_of_work, policy, read_unit_of_work=self.storage.read_unit_of_work
-        )
-        self.group = GroupCommitRunner(self.storage, policy)
-        self.bank: Bank = build_bank(self.plain, random_ids=True, payment_runner=self.group)
 
 
 @pytest.fixture
@@ -37,10 +27,11 @@ def libpq_database_url(engine: AsyncEngine) -> str:
 
 async def test_concurrent_transfers_share_transactions_and_each_gets_its_own_answer(
     engine: AsyncEngine,
+    locks: AccountLocks,
 ) -> None:
-    subject = GroupCommitBank(engine)
+    subject = postgres_bank(engine, locks=locks)
     client, ids = await open_accounts(subject.bank, 4, 1_000)
-    batches_before = subject.group.batches
+    batches_before = subject.executor.batches
 
     commands = [
         TransferFunds(client, ids[n % 4], ids[(n + 1) % 4], 10 + n, "USD") for n in range(40)
@@ -48,7 +39,7 @@ async def test_concurrent_transfers_share_transactions_and_each_gets_its_own_ans
     results = await asyncio.gather(*(subject.bank.payments.transfer(c) for c in commands))
 
     assert [result.value.amount for result in results] == [10 + n for n in range(40)]
-    assert subject.group.batches - batches_before < 40  # some requests shared a commit
+    assert subject.executor.batches - batches_before < 40  # some requests shared a commit
     assert await violations(engine) == []
     balances = [
         (await subject.bank.accounts.get(GetAccount(client, account_id))).balance
@@ -57,8 +48,8 @@ async def test_concurrent_transfers_share_transactions_and_each_gets_its_own_ans
     assert sum(balances) == 4_000
 
 
-async def test_a_refused_member_is_refused_alone(engine: AsyncEngine) -> None:
-    subject = GroupCommitBank(engine)
+async def test_a_refused_member_is_refused_alone(engine: AsyncEngine, locks: AccountLocks) -> None:
+    subject = postgres_bank(engine, locks=locks)
     client, (rich, poor, other) = await open_accounts(subject.bank, 3, 100)
 
     outcomes = await asyncio.gather(
@@ -89,8 +80,10 @@ async def test_a_refused_member_is_refused_alone(engine: AsyncEngine) -> None:
     assert await violations(engine) == []
 
 
-async def test_duplicates_in_one_batch_take_effect_once(engine: AsyncEngine) -> None:
-    subject = GroupCommitBank(engine)
+async def test_duplicates_in_one_batch_take_effect_once(
+    engine: AsyncEngine, locks: AccountLocks
+) -> None:
+    subject = postgres_bank(engine, locks=locks)
     client, (source, destination) = await open_accounts(subject.bank, 2, 1_000)
     command = TransferFunds(client, source, destination, 25, "USD", idempotency_key="dup")
 
@@ -102,9 +95,9 @@ async def test_duplicates_in_one_batch_take_effect_once(engine: AsyncEngine) -> 
 
 
 async def test_a_serialization_failure_re_runs_the_batch(
-    engine: AsyncEngine, libpq_database_url: str
+    engine: AsyncEngine, locks: AccountLocks, libpq_database_url: str
 ) -> None:
-    subject = GroupCommitBank(engine)
+    subject = postgres_bank(engine, locks=locks)
     client, (source, destination) = await open_accounts(subject.bank, 2, 1_000)
     other = await hold_row_lock(libpq_database_url, source, "reference = 'touched'")
 
@@ -120,14 +113,14 @@ async def test_a_serialization_failure_re_runs_the_batch(
 
     results = await attempt
     assert sorted(result.value.source_balance_after or 0 for result in results) == [970, 980, 990]
-    assert subject.group.counters.retries >= 1
+    assert subject.transactions.counters.retries >= 1
     assert await violations(engine) == []
 
 
 async def test_a_spent_budget_fails_every_member_with_nothing_written(
-    engine: AsyncEngine, libpq_database_url: str
+    engine: AsyncEngine, locks: AccountLocks, libpq_database_url: str
 ) -> None:
-    subject = GroupCommitBank(engine, RetryPolicy(attempts=1))
+    subject = postgres_bank(engine, RetryPolicy(attempts=1), locks)
     client, (source, destination) = await open_accounts(subject.bank, 2, 1_000)
     other = await hold_row_lock(libpq_database_url, source, "reference = 'touched'")
 
@@ -148,29 +141,28 @@ async def test_a_spent_budget_fails_every_member_with_nothing_written(
         assert count.scalar_one() == 0
 
 
-async def test_the_storm_keeps_every_invariant_with_group_commit(engine: AsyncEngine) -> None:
+async def test_the_storm_keeps_every_invariant_with_group_commit(
+    engine: AsyncEngine, locks: AccountLocks
+) -> None:
     from tests.integration.test_concurrency import ACCOUNTS, TRANSFERS, storm
 
-    workers = [GroupCommitBank(engine) for _ in range(2)]
+    workers = [postgres_bank(engine, locks=locks) for _ in range(2)]
     client, ids = await open_accounts(workers[0].bank, ACCOUNTS, 5_000)
     outcomes = await storm([worker.bank for worker in workers], client, ids, seed=3)
-    batches = sum(worker.group.batches for worker in workers)
-    members = sum(worker.group.members for worker in workers)
+    batches = sum(worker.executor.batches for worker in workers)
+    members = sum(worker.executor.members for worker in workers)
     print(f"\ngroup commit storm: {dict(outcomes)}, {members} members in {batches} batches")
     assert sum(outcomes.values()) >= TRANSFERS
     assert await violations(engine) == []
 
 
-@pytest.mark.parametrize("path", ["plain", "group commit"])
 async def test_a_lock_held_past_lock_timeout_is_a_conflict_that_writes_nothing(
-    engine: AsyncEngine, libpq_database_url: str, path: str
+    engine: AsyncEngine, locks: AccountLocks, libpq_database_url: str
 ) -> None:
-    impatient = create_engine(Settings(lock_timeout_ms=200), engine.url)
+    impatient = create_engine(Settings(), engine.url)
     try:
-        subject = GroupCommitBank(impatient)
+        subject = postgres_bank(impatient, locks=locks, lock_timeout_ms=200)
         bank = subject.bank
-        if path == "plain":
-            bank = build_bank(subject.plain, random_ids=True)
         client, (source, destination) = await open_accounts(bank, 2, 1_000)
         command = TransferFunds(client, source, destination, 10, "USD", idempotency_key="held")
         other = await hold_row_lock(libpq_database_url, source, "version = version")
@@ -191,33 +183,88 @@ async def test_a_lock_held_past_lock_timeout_is_a_conflict_that_writes_nothing(
         await impatient.dispose()
 
 
-@pytest.mark.parametrize("path", ["plain", "group commit"])
-async def test_a_failed_release_keeps_the_commit_and_leaks_no_lock(
-    engine: AsyncEngine, path: str, monkeypatch: pytest.MonkeyPatch
+async def test_a_blocked_account_costs_only_its_own_members(
+    engine: AsyncEngine, locks: AccountLocks, libpq_database_url: str
 ) -> None:
-    """The advisory locks are released after COMMIT; if that fails, the transfer still
-    answers its committed result, and the connection is discarded rather than pooled
-    with the locks still held."""
-    from infrastructure.postgres import repositories
+    """One batch holds a movement on an account that another client keeps locked and
+    movements on free accounts: the batch cannot lock in time, so it is split, the free
+    movements commit, and only the blocked one answers concurrency_conflict."""
+    subject = postgres_bank(engine, locks=locks, lock_timeout_ms=300)
+    client, (blocked, free, payee) = await open_accounts(subject.bank, 3, 1_000)
+    other = await hold_row_lock(libpq_database_url, blocked, "version = version")
+    try:
+        outcomes = await asyncio.gather(
+            subject.bank.payments.transfer(TransferFunds(client, blocked, payee, 1, "USD")),
+            *(
+                subject.bank.payments.transfer(TransferFunds(client, free, payee, 1, "USD"))
+                for _ in range(3)
+            ),
+            return_exceptions=True,
+        )
+    finally:
+        await other.rollback()
+        await other.close()
 
-    subject = GroupCommitBank(engine)
-    bank = subject.bank if path == "group commit" else build_bank(subject.plain, random_ids=True)
-    client, (source, destination) = await open_accounts(bank, 2, 1_000)
-    monkeypatch.setattr(repositories, "_ADVISORY_UNLOCK", text("SELECT 1 / 0"))
+    assert isinstance(outcomes[0], ConcurrencyConflictError)
+    assert [type(outcome).__name__ for outcome in outcomes[1:]] == ["Completed"] * 3
+    assert (await subject.bank.accounts.get(GetAccount(client, free))).balance == 997
+    assert (await subject.bank.accounts.get(GetAccount(client, blocked))).balance == 1_000
+    assert await violations(engine) == []
 
-    result = await bank.payments.transfer(TransferFunds(client, source, destination, 10, "USD"))
 
-    assert result.value.amount == 10
-    monkeypatch.undo()
-    assert (await bank.accounts.get(GetAccount(client, source))).balance == 990
-    held = text(
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
-        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-    )
-    for _ in range(100):  # the discarded session ends on the server a moment later
-        async with engine.connect() as connection:
-            if (await connection.execute(held)).scalar_one() == 0:
-                break
-        await asyncio.sleep(0.02)
-    else:
-        raise AssertionError("advisory locks outlived the discarded connection")
+async def test_a_failing_statement_of_one_member_is_rolled_back_alone(
+    engine: AsyncEngine, locks: AccountLocks, libpq_database_url: str
+) -> None:
+    """Two units of work in one batch: the first runs a statement of its own that times
+    out (it locks an account it did not declare, which another client holds); it is
+    rolled back to its savepoint and fails alone, and the second commits in the same
+    transaction."""
+    subject = postgres_bank(engine, locks=locks, lock_timeout_ms=300)
+    client, (held, source, destination) = await open_accounts(subject.bank, 3, 1_000)
+    other = await hold_row_lock(libpq_database_url, held, "version = version")
+    batches_before = subject.executor.batches
+
+    async def undeclared_lock() -> None:
+        async for uow in subject.transactions.attempts():
+            async with uow:
+                await uow.accounts.get_many_for_update([held])
+                await uow.commit()
+
+    try:
+        outcomes = await asyncio.gather(
+            undeclared_lock(),
+            subject.bank.payments.transfer(TransferFunds(client, source, destination, 5, "USD")),
+            return_exceptions=True,
+        )
+    finally:
+        await other.rollback()
+        await other.close()
+
+    assert isinstance(outcomes[0], ConcurrencyConflictError)
+    assert type(outcomes[1]).__name__ == "Completed"
+    assert subject.executor.batches - batches_before == 1  # one transaction for both
+    assert (await subject.bank.accounts.get(GetAccount(client, source))).balance == 995
+    assert await violations(engine) == []
+
+
+async def test_a_movement_queued_behind_a_blocked_batch_does_not_wait_for_it(
+    engine: AsyncEngine, locks: AccountLocks, libpq_database_url: str
+) -> None:
+    subject = postgres_bank(engine, locks=locks, lock_timeout_ms=3_000)
+    client, (blocked, free, payee, other_payee) = await open_accounts(subject.bank, 4, 1_000)
+    other = await hold_row_lock(libpq_database_url, blocked, "version = version")
+    try:
+        stuck = asyncio.create_task(
+            subject.bank.payments.transfer(TransferFunds(client, blocked, payee, 1, "USD"))
+        )
+        await wait_for_lock_waiters(engine)
+        started = time.perf_counter()
+        await subject.bank.payments.transfer(TransferFunds(client, free, other_payee, 1, "USD"))
+        waited = time.perf_counter() - started
+        assert not stuck.done()
+    finally:
+        await other.rollback()
+        await other.close()
+    await stuck  # the lock is gone: the stuck movement commits too
+    assert waited < 1.0, f"the free movement waited {waited:.2f} s for the blocked batch"
+    assert await violations(engine) == []

@@ -1,0 +1,144 @@
+"""The writes a unit of work buffers, and the statements that send them at commit.
+
+Each table's rows go as arrays (``unnest``), so a batch of movements costs a fixed
+number of round trips however many repository calls its use cases made.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, text
+
+from domain.account import Account
+from domain.errors import TransientConflictError
+from domain.idempotency import IdempotencyRecord
+from domain.transfer import Transfer
+from infrastructure.postgres.rows import account_row, entry_row, record_row, transfer_row
+from infrastructure.postgres.tables import accounts
+from infrastructure.postgres.transaction import Transaction
+
+
+@dataclass
+class PendingWrites:
+    """What a unit of work has decided to write but not yet sent."""
+
+    accounts: dict[uuid.UUID, Account] = field(default_factory=dict)
+    loaded_versions: dict[uuid.UUID, int] = field(default_factory=dict)
+    new_accounts: list[Account] = field(default_factory=list)
+    transfers: list[Transfer] = field(default_factory=list)
+    records: list[IdempotencyRecord] = field(default_factory=list)
+    # Settlement currencies whose row this unit of work made sure exists.
+    settlements: set[str] = field(default_factory=set)
+
+    def clear(self) -> None:
+        self.accounts.clear()
+        self.loaded_versions.clear()
+        self.new_accounts.clear()
+        self.transfers.clear()
+        self.records.clear()
+        self.settlements.clear()
+
+
+async def flush(db: Transaction, pending: PendingWrites) -> None:
+    """Send the buffered writes in as few round trips as the schema allows.
+
+    New accounts go first (only opening an account makes them). A money movement then
+    costs two statements, each table's rows sent as arrays: one writes the balances,
+    the transfers and the idempotency records (data-modifying common table
+    expressions), the next the entries. Entries wait for a statement of their own
+    because their foreign key check on a transfer inserted by the same statement
+    makes SERIALIZABLE see read/write conflicts between unrelated transfers.
+    """
+    if pending.new_accounts:
+        await db.execute(insert(accounts), [account_row(a) for a in pending.new_accounts])
+    parts: list[str] = []
+    parameters: dict[str, list[Any]] = {}
+    changed = list(pending.accounts.values())
+    if changed:
+        parts.append(_UPDATE_ACCOUNTS)
+        parameters.update(
+            account_ids=[a.id for a in changed],
+            loaded_versions=[pending.loaded_versions[a.id] for a in changed],
+            balances=[a.balance for a in changed],
+            statuses=[a.status.value for a in changed],
+            versions=[a.version for a in changed],
+        )
+    if pending.transfers:
+        parts.append(_INSERT_TRANSFERS)
+        parameters.update(_columns(transfer_row(t) for t in pending.transfers))
+    if pending.records:
+        parts.append(_INSERT_RECORDS)
+        parameters.update(_columns(record_row(r, "record_") for r in pending.records))
+    if parts:
+        counted = "(SELECT count(*) FROM updated)" if changed else "0"
+        result = await db.execute(text(f"WITH {', '.join(parts)} SELECT {counted}"), parameters)
+        # The version guard can only fail if a row changed without its lock; that is
+        # treated as a serialization failure, so the unit of work re-runs from scratch.
+        if result.scalar_one() != len(changed):
+            raise TransientConflictError("an account changed under its lock")
+    if pending.transfers:
+        rows = (entry_row(entry) for t in pending.transfers for entry in t.entries)
+        await db.execute(_INSERT_ENTRIES, _columns(rows))
+    pending.clear()
+
+
+def _columns(rows: Iterable[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Rows as one list per column, for ``unnest``."""
+    columns: dict[str, list[Any]] = {}
+    for row in rows:
+        for name, value in row.items():
+            columns.setdefault(name, []).append(value)
+    return columns
+
+
+_UPDATE_ACCOUNTS = """updated AS (
+    UPDATE accounts
+    SET balance = changes.balance, status = changes.status, version = changes.version
+    FROM unnest(
+        CAST(:account_ids AS uuid[]), CAST(:loaded_versions AS integer[]),
+        CAST(:balances AS bigint[]), CAST(:statuses AS varchar[]), CAST(:versions AS integer[])
+    ) AS changes (id, loaded_version, balance, status, version)
+    WHERE accounts.id = changes.id AND accounts.version = changes.loaded_version
+    RETURNING accounts.id
+)"""
+
+_INSERT_TRANSFERS = """new_transfers AS (
+    INSERT INTO transfers (
+        id, kind, source_account_id, destination_account_id, amount, currency,
+        description, status, created_at
+    )
+    SELECT * FROM unnest(
+        CAST(:id AS uuid[]), CAST(:kind AS varchar[]), CAST(:source_account_id AS uuid[]),
+        CAST(:destination_account_id AS uuid[]), CAST(:amount AS bigint[]),
+        CAST(:currency AS char(3)[]), CAST(:description AS varchar[]),
+        CAST(:status AS varchar[]), CAST(:created_at AS timestamptz[])
+    )
+)"""
+
+_INSERT_ENTRIES = text(
+    """
+    INSERT INTO entries (
+        id, transfer_id, account_id, amount, currency, balance_after, account_version,
+        created_at
+    )
+    SELECT * FROM unnest(
+        CAST(:id AS uuid[]), CAST(:transfer_id AS uuid[]), CAST(:account_id AS uuid[]),
+        CAST(:amount AS bigint[]), CAST(:currency AS char(3)[]),
+        CAST(:balance_after AS bigint[]), CAST(:account_version AS integer[]),
+        CAST(:created_at AS timestamptz[])
+    )
+    """
+)
+
+_INSERT_RECORDS = """new_records AS (
+    INSERT INTO idempotency_keys (client_id, key, fingerprint, outcome, created_at)
+    SELECT * FROM unnest(
+        CAST(:record_client_id AS uuid[]), CAST(:record_key AS varchar[]),
+        CAST(:record_fingerprint AS char(64)[]), CAST(:record_outcome AS text[]),
+        CAST(:record_created_at AS timestamptz[])
+    )
+)"""
