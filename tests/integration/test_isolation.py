@@ -2,8 +2,8 @@
 and the same scenarios catch them as soon as the unit of work is weakened.
 
 Each scenario races application-service calls on one account, spread over several
-banks that each have a storage of their own: like worker processes, they meet only
-inside PostgreSQL (and several calls on one bank share its group-commit batches).
+banks that each have an executor of their own: like worker processes, they meet only
+inside PostgreSQL (and several calls on one bank share its batches).
 A scenario runs ROUNDS times on fresh accounts and says what each round broke:
 
 - lost update: withdrawals that together exceed the balance (exactly one may pass),
@@ -12,11 +12,9 @@ A scenario runs ROUNDS times on fresh accounts and says what each round broke:
   active account), and two transfers out of one account that each fit the balance
   alone but not together: each decision reads what the other one writes.
 
-It runs on both of the service's paths for money: ``plain``, one transaction per
-call, and ``group-commit``, the batches ``banking serve`` uses (account changes such
-as close always run one per transaction). On the real unit of work no round may
-break; weakened (``tests/integration/weakened.py``) some round must, or the scenario
-could not have detected anything.
+It runs under each lock strategy (``stripes``, ``portable``). On the real unit of work
+no round may break; weakened (``tests/integration/weakened.py``) some round must, or
+the scenario could not have detected anything.
 
 Between the two: at READ COMMITTED without row locks, the optimistic version guard on
 every account write (and the unique version of entries) still turns each lost update
@@ -32,8 +30,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import pytest
-from infrastructure.postgres.group_commit import GroupCommitRunner
-from infrastructure.transactions import RetryingTransactionRunner, RetryPolicy
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.commands import (
@@ -46,11 +42,13 @@ from application.commands import (
     TransferFunds,
     Withdraw,
 )
+from application.transactions import RetryPolicy
 from domain.errors import ConcurrencyConflictError, RuleViolationError
 from domain.pagination import PageRequest
-from infrastructure.postgres.unit_of_work import PostgresStorage
-from tests.bank import Bank, build_bank
-from tests.integration.postgres_bank import violations
+from infrastructure.postgres.executor import TransactionExecutor
+from infrastructure.postgres.locking import AccountLocks
+from tests.bank import Bank
+from tests.integration.postgres_bank import postgres_bank, violations
 from tests.integration.weakened import weaken
 
 PROCESSES = 3
@@ -220,21 +218,13 @@ SCENARIOS: dict[str, Scenario] = {
     "close racing a deposit": close_racing_a_deposit,
     "two transfers that fit alone": two_transfers_that_fit_alone,
 }
-PATHS = ["plain", "group-commit"]
 
 
 def banks(
-    engine: AsyncEngine, path: str, policy: RetryPolicy
-) -> tuple[list[Bank], list[PostgresStorage]]:
-    storages = [PostgresStorage(engine) for _ in range(PROCESSES)]
-    built = []
-    for storage in storages:
-        runner = RetryingTransactionRunner(
-            storage.unit_of_work, policy, read_unit_of_work=storage.read_unit_of_work
-        )
-        payments = GroupCommitRunner(storage, policy) if path == "group-commit" else None
-        built.append(build_bank(runner, random_ids=True, payment_runner=payments))
-    return built, storages
+    engine: AsyncEngine, locks: AccountLocks, policy: RetryPolicy
+) -> tuple[list[Bank], list[TransactionExecutor]]:
+    workers = [postgres_bank(engine, policy, locks) for _ in range(PROCESSES)]
+    return [worker.bank for worker in workers], [worker.executor for worker in workers]
 
 
 async def run_rounds(scenario: Scenario, bank_list: list[Bank]) -> list[list[str]]:
@@ -242,12 +232,11 @@ async def run_rounds(scenario: Scenario, bank_list: list[Bank]) -> list[list[str
     return [await scenario(Race(bank_list, client)) for _ in range(ROUNDS)]
 
 
-@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("scenario", SCENARIOS.values(), ids=SCENARIOS.keys())
 async def test_no_round_breaks_on_the_real_unit_of_work(
-    engine: AsyncEngine, scenario: Scenario, path: str
+    engine: AsyncEngine, scenario: Scenario, locks: AccountLocks
 ) -> None:
-    bank_list, _ = banks(engine, path, POLICY)
+    bank_list, _ = banks(engine, locks, POLICY)
 
     rounds = await run_rounds(scenario, bank_list)
 
@@ -255,13 +244,12 @@ async def test_no_round_breaks_on_the_real_unit_of_work(
     assert await violations(engine) == []
 
 
-@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("scenario", SCENARIOS.values(), ids=SCENARIOS.keys())
 async def test_rounds_break_once_the_unit_of_work_is_weakened(
-    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch, scenario: Scenario, path: str
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch, scenario: Scenario, locks: AccountLocks
 ) -> None:
-    bank_list, storages = banks(engine, path, WEAK_POLICY)
-    await weaken(engine, monkeypatch, *storages)
+    bank_list, executors = banks(engine, locks, WEAK_POLICY)
+    await weaken(engine, monkeypatch, *executors)
 
     rounds = await run_rounds(scenario, bank_list)
 
@@ -270,13 +258,12 @@ async def test_rounds_break_once_the_unit_of_work_is_weakened(
     print(f"\n{len(broken)} of {ROUNDS} rounds broke, the first: {broken[0]}")
 
 
-@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("scenario", SCENARIOS.values(), ids=SCENARIOS.keys())
 async def test_the_version_guard_alone_still_holds_without_isolation_or_row_locks(
-    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch, scenario: Scenario, path: str
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch, scenario: Scenario, locks: AccountLocks
 ) -> None:
-    bank_list, storages = banks(engine, path, POLICY)
-    await weaken(engine, monkeypatch, *storages, keep_version_guard=True)
+    bank_list, executors = banks(engine, locks, POLICY)
+    await weaken(engine, monkeypatch, *executors, keep_version_guard=True)
 
     rounds = await run_rounds(scenario, bank_list)
 

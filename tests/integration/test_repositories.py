@@ -1,8 +1,11 @@
-"""Every repository writes and reads back the full entity, value for value."""
+"""The repository contract, run against both adapters (the in-memory fake and
+PostgreSQL): every repository writes and reads back the full entity, value for value,
+through the unit of work the service uses."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -14,19 +17,39 @@ from domain.errors import IdempotencyKeyTakenError
 from domain.idempotency import IdempotencyRecord
 from domain.money import Money
 from domain.pagination import PageRequest
+from domain.ports import UnitOfWork
 from domain.posting import post_transfer
 from domain.transfer import TransferKind
-from infrastructure.postgres.unit_of_work import PostgresStorage
+from infrastructure.memory.store import MemoryStore
+from infrastructure.memory.unit_of_work import InMemoryUnitOfWork
+from infrastructure.postgres.executor import TransactionExecutor
+from infrastructure.postgres.locking import StripeLocks
+from infrastructure.postgres.unit_of_work import PostgresUnitOfWork, ReadUnitOfWork
 
 NOW = datetime(2026, 5, 17, 12, 30, 45, 123456, tzinfo=UTC)
 
 
-@pytest.fixture
-def storage(engine: AsyncEngine) -> PostgresStorage:
-    return PostgresStorage(engine)
+class Storage:
+    """Fresh units of work of one adapter: one that writes, and a read-only one."""
+
+    def __init__(self, request: pytest.FixtureRequest) -> None:
+        if request.param == "memory":
+            store = MemoryStore()
+            self.unit_of_work: Callable[[], UnitOfWork] = lambda: InMemoryUnitOfWork(store)
+            self.read_unit_of_work: Callable[[], UnitOfWork] = self.unit_of_work
+        else:
+            engine: AsyncEngine = request.getfixturevalue("engine")
+            executor = TransactionExecutor(engine, StripeLocks())
+            self.unit_of_work = lambda: PostgresUnitOfWork(executor, ())
+            self.read_unit_of_work = lambda: ReadUnitOfWork(executor)
 
 
-async def seed_client(storage: PostgresStorage) -> ApiClient:
+@pytest.fixture(params=["memory", "postgres"])
+def storage(request: pytest.FixtureRequest) -> Storage:
+    return Storage(request)
+
+
+async def seed_client(storage: Storage) -> ApiClient:
     client = ApiClient(id=uuid.uuid4(), name="Zoë & Co", key_hash="f" * 64, created_at=NOW)
     async with storage.unit_of_work() as uow:
         await uow.clients.add(client)
@@ -34,7 +57,7 @@ async def seed_client(storage: PostgresStorage) -> ApiClient:
     return client
 
 
-async def test_accounts_and_clients_round_trip(storage: PostgresStorage) -> None:
+async def test_accounts_and_clients_round_trip(storage: Storage) -> None:
     client = await seed_client(storage)
     account = Account.open(
         account_id=uuid.uuid4(), owner_id=client.id, currency="BHD", reference="ref ✓", now=NOW
@@ -49,7 +72,7 @@ async def test_accounts_and_clients_round_trip(storage: PostgresStorage) -> None
     assert vars_of(loaded) == vars_of(account)
 
 
-async def test_changes_are_saved_with_their_version(storage: PostgresStorage) -> None:
+async def test_changes_are_saved_with_their_version(storage: Storage) -> None:
     client = await seed_client(storage)
     account = Account.open(
         account_id=uuid.uuid4(), owner_id=client.id, currency="USD", reference=None, now=NOW
@@ -68,7 +91,7 @@ async def test_changes_are_saved_with_their_version(storage: PostgresStorage) ->
     assert (loaded.status, loaded.version) == (AccountStatus.FROZEN, 2)
 
 
-async def test_transfers_round_trip_with_both_entries(storage: PostgresStorage) -> None:
+async def test_transfers_round_trip_with_both_entries(storage: Storage) -> None:
     client = await seed_client(storage)
     ids = iter(uuid.uuid4 for _ in range(10))
     async with storage.unit_of_work() as uow:
@@ -101,7 +124,7 @@ async def test_transfers_round_trip_with_both_entries(storage: PostgresStorage) 
         assert await uow.accounts.settlement_balance("JPY") == -(10**15)
 
 
-async def test_idempotency_records_round_trip_and_are_unique(storage: PostgresStorage) -> None:
+async def test_idempotency_records_round_trip_and_are_unique(storage: Storage) -> None:
     client = await seed_client(storage)
     record = IdempotencyRecord(
         client_id=client.id, key="k ~!", fingerprint="a" * 64, outcome='{"ok": {}}', created_at=NOW
@@ -125,7 +148,7 @@ async def test_idempotency_records_round_trip_and_are_unique(storage: PostgresSt
         await uow.commit()
 
 
-async def test_uncommitted_work_is_rolled_back(storage: PostgresStorage) -> None:
+async def test_uncommitted_work_is_rolled_back(storage: Storage) -> None:
     client = await seed_client(storage)
     account = Account.open(
         account_id=uuid.uuid4(), owner_id=client.id, currency="USD", reference=None, now=NOW
