@@ -1,8 +1,8 @@
 """Alembic, driven from code: the CLI, the service's start-up and the tests use this.
 
 The Alembic configuration is built here rather than read from a file, so it works
-from any working directory. The migration scripts live in the repository's
-``migrations/`` directory (the package is installed in editable mode).
+from any working directory. The migration scripts are the ``migrations`` package,
+found by import: the checkout's in development, the installed one from a wheel.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ from sqlalchemy import pool
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+import migrations
 from infrastructure.postgres.engine import psycopg_url
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 
 T = TypeVar("T")
 
