@@ -2,6 +2,7 @@
 
 With ``BANKING_DATABASE_URL`` the commands act on that database; without it, on the
 embedded server under ``BANKING_DATA_DIR``, started for the command and stopped after.
+Only ``banking serve`` creates the embedded database: these commands refuse to.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import click
 from infrastructure.postgres import migrate
 from infrastructure.postgres.embedded import EmbeddedPostgres
 from infrastructure.settings import Settings, get_settings
-from interfaces.cli_support import one_line_errors
+from interfaces.cli_support import one_line_errors, require_existing_embedded
 
 
 @contextmanager
@@ -22,8 +23,11 @@ def _database(settings: Settings) -> Iterator[str]:
     if settings.database_url is not None:
         yield settings.database_url
         return
+    require_existing_embedded(settings)
     click.echo(f"Using the embedded PostgreSQL server in {settings.data_dir}.", err=True)
-    with EmbeddedPostgres(settings.data_dir) as url:
+    # Not migrated to head on the way, unlike `existing_database`: these commands choose
+    # the revision themselves.
+    with EmbeddedPostgres(settings.data_dir, create=False) as url:
         yield url
 
 
