@@ -23,6 +23,7 @@ pytestmark = pytest.mark.e2e
         ("clients", "create", "acme"),
         ("db", "upgrade"),
         ("db", "current"),
+        ("db", "downgrade", "base", "--yes"),
     ],
     ids=" ".join,
 )
