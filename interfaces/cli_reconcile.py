@@ -1,4 +1,4 @@
-"""``banking reconcile``: check the books against ARCHITECTURE.md's invariants."""
+"""``banking reconcile``: check the books against the README's invariants."""
 
 from __future__ import annotations
 

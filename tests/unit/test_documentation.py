@@ -17,6 +17,8 @@ REPO = Path(__file__).resolve().parents[2]
 API_DOC = REPO / "docs" / "api.md"
 # Markdown a reader opens: the README, docs/ and bench/'s README.
 DOCUMENTS = sorted({REPO / "README.md", *REPO.glob("docs/**/*.md"), *REPO.glob("bench/*.md")})
+# Spelled in two parts so that this file does not mention it itself.
+OUTSIDE = "/".join(("..", "shared"))
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 
@@ -29,11 +31,26 @@ def test_every_relative_link_points_inside_the_repository(document: Path) -> Non
         resolved = (document.parent / target).resolve()
         assert resolved.is_relative_to(REPO), f"{target} leaves the repository"
         assert resolved.exists(), f"{target} does not exist"
-    assert "../shared" not in text
+    assert OUTSIDE not in text
 
 
 async def _ready() -> bool:
     return True
+
+
+def test_no_file_refers_to_documents_outside_the_repository() -> None:
+    skipped = {".git", ".venv", "var", "build", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
+    files = [
+        path
+        for path in REPO.rglob("*")
+        if path.is_file()
+        and not skipped & set(path.relative_to(REPO).parts)
+        and not any(part.endswith(".egg-info") for part in path.parts)
+        and path.suffix in {".py", ".md", ".toml", ".cfg", ".ini", ".sh", ""}
+    ]
+    assert files
+    mentions = [path for path in files if OUTSIDE in path.read_text(errors="replace")]
+    assert mentions == []
 
 
 def test_docs_api_names_every_operation_the_app_serves() -> None:
