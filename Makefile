@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck contracts unit reliability clean bench bench-quick
+.PHONY: install run test lint typecheck contracts unit reliability wheel-check clean bench bench-quick
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ unit: install
 # `make test` leaves them out (pyproject's testpaths).
 reliability: install
 	$(BIN)/pytest tests/reliability -m reliability --durations=10
+
+# The wheel as a user installs it: built, installed in a fresh venv in a temp directory,
+# `banking db upgrade` on a new database of the PostgreSQL at 127.0.0.1:5432 (or
+# WHEEL_CHECK_POSTGRES), `banking serve` and a client's first calls. About 25 s, cleans up.
+wheel-check:
+	$(PYTHON) .ci/wheel-check
 
 run: install
 	$(BIN)/banking serve

@@ -1,1 +1,1 @@
-"""Use cases of the bank, one per operation of API.md. Imports only ``domain``."""
+"""Use cases of the bank, one per operation of docs/api.md. Imports only ``domain``."""

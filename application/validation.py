@@ -1,4 +1,4 @@
-"""Input rules of API.md that hold whatever the transport: amounts, text, keys, currencies."""
+"""Input rules of docs/api.md that hold whatever the transport: amounts, text, keys, currencies."""
 
 from __future__ import annotations
 

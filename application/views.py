@@ -1,4 +1,4 @@
-"""Results: what a use case hands back, as plain data shaped like API.md's resources."""
+"""Results: what a use case hands back, as plain data shaped like docs/api.md's resources."""
 
 from __future__ import annotations
 

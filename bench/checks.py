@@ -1,4 +1,4 @@
-"""After every cell: the invariants of ARCHITECTURE.md, and money conservation.
+"""After every cell: the README's invariants, and money conservation.
 
 - every invariant of `infrastructure.postgres.reconciliation` (what `banking
   reconcile` checks), in one REPEATABLE READ snapshot;

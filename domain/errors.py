@@ -1,4 +1,4 @@
-"""Domain errors. Each carries the stable, machine-readable ``code`` of API.md."""
+"""Domain errors. Each carries the stable, machine-readable ``code`` of docs/api.md."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ def post_transfer(
 ) -> Transfer:
     """Debit ``source``, credit ``destination`` and return the posted transfer.
 
-    Checks run in API.md's order: same account, then either side not active, then
+    Checks run in docs/api.md's order: same account, then either side not active, then
     currency, then funds (then the destination's balance ceiling). Every check runs
     before either account changes, so a refusal leaves both untouched.
     """

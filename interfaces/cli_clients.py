@@ -10,7 +10,7 @@ from dependency_injector import providers
 from application.commands import CreateApiClient
 from application.views import NewApiClient
 from infrastructure.settings import Settings, get_settings
-from interfaces.cli_support import one_line_errors, service_database
+from interfaces.cli_support import existing_database, one_line_errors
 from interfaces.container import Container
 
 
@@ -25,7 +25,7 @@ def clients() -> None:
 def create(name: str) -> None:
     """Create an API client called NAME and print its API key, shown only this once."""
     settings = get_settings()
-    with service_database(settings) as url:
+    with existing_database(settings) as url:
         created = asyncio.run(_create(settings, url, name))
     click.echo(f"id: {created.id}")
     click.echo(f"name: {created.name}")

@@ -1,4 +1,4 @@
-"""``banking reconcile``: check the books against ARCHITECTURE.md's invariants."""
+"""``banking reconcile``: check the books against the README's invariants."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy import text
 from infrastructure.postgres.engine import create_engine
 from infrastructure.postgres.reconciliation import check, invariants
 from infrastructure.settings import Settings, get_settings
-from interfaces.cli_support import one_line_errors, service_database
+from interfaces.cli_support import existing_database, one_line_errors
 
 
 @click.command()
@@ -26,7 +26,7 @@ from interfaces.cli_support import one_line_errors, service_database
 def reconcile(show: int) -> None:
     """Check every invariant in one consistent snapshot; exit 1 if any is violated."""
     settings = get_settings()
-    with service_database(settings) as url:
+    with existing_database(settings) as url:
         broken = asyncio.run(_reconcile(settings, url, show))
     if broken:
         click.echo(f"{broken} of {len(invariants())} invariants violated.")

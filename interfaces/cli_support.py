@@ -13,7 +13,7 @@ from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
 from domain.errors import DomainError
-from infrastructure.postgres.embedded import EmbeddedPostgresError
+from infrastructure.postgres.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from infrastructure.postgres.served import SchemaNotAtHeadError, served_database
 from infrastructure.settings import Settings
 
@@ -58,10 +58,37 @@ def _describe(error: Exception) -> str:
 
 
 @contextmanager
-def service_database(settings: Settings) -> Iterator[str]:
+def service_database(settings: Settings, *, create: bool = True) -> Iterator[str]:
     """The database the service would serve (see ``served_database``), announcing the
-    embedded server because starting it takes a few seconds."""
+    embedded server because starting it takes a few seconds.
+
+    Only ``banking serve`` creates the embedded database; every other command uses
+    ``existing_database``."""
     if settings.database_url is None:
         click.echo(f"Using the embedded PostgreSQL server in {settings.data_dir}.", err=True)
-    with served_database(settings) as url:
+    with served_database(settings, create=create) as url:
         yield url
+
+
+@contextmanager
+def existing_database(settings: Settings) -> Iterator[str]:
+    """``service_database`` for a command that reads or changes existing books: run from
+    another folder, it must say where it looked rather than start a new, empty ledger."""
+    require_existing_embedded(settings)
+    with service_database(settings, create=False) as url:
+        yield url
+
+
+def require_existing_embedded(settings: Settings) -> None:
+    """Refuse, with where it looked and how to point elsewhere, when the embedded default
+    is in use and no ``banking serve`` has created its database in ``data_dir``."""
+    if settings.database_url is not None or EmbeddedPostgres(settings.data_dir).exists:
+        return
+    looked = settings.data_dir.expanduser().resolve()
+    raise click.ClickException(
+        f"no database in {looked} (BANKING_DATA_DIR, by default var/pg in the current"
+        " folder); only `banking serve` creates one.\n"
+        "Run this command from the folder where `banking serve` runs, or set"
+        " BANKING_DATA_DIR to its data directory, or BANKING_DATABASE_URL to your"
+        " PostgreSQL database."
+    )

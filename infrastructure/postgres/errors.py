@@ -30,7 +30,7 @@ def translated_errors() -> Iterator[None]:
             raise TransientConflictError(type(cause).__name__) from error
         if isinstance(cause, pg_errors.LockNotAvailable):
             # 55P03, lock_timeout: another transaction held the accounts longer than we
-            # wait. Contention, not an outage (API.md's concurrency_conflict); not
+            # wait. Contention, not an outage (docs/api.md's concurrency_conflict); not
             # retried here, since every try could wait the whole timeout again.
             raise ConcurrencyConflictError() from error
         if (

@@ -1,8 +1,8 @@
 """Alembic, driven from code: the CLI, the service's start-up and the tests use this.
 
 The Alembic configuration is built here rather than read from a file, so it works
-from any working directory. The migration scripts live in the repository's
-``migrations/`` directory (the package is installed in editable mode).
+from any working directory. The migration scripts are the ``migrations`` package,
+found by import: the checkout's in development, the installed one from a wheel.
 """
 
 from __future__ import annotations
@@ -10,23 +10,28 @@ from __future__ import annotations
 import asyncio
 import io
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from alembic.script import Script, ScriptDirectory
+from alembic.script.revision import RangeNotAncestorError, RevisionError
+from alembic.util import CommandError
 from sqlalchemy import create_engine as create_sync_engine
-from sqlalchemy import pool
+from sqlalchemy import func, inspect, pool, select, table
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+import migrations
 from infrastructure.postgres.engine import psycopg_url
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 
 T = TypeVar("T")
 
@@ -47,6 +52,20 @@ def alembic_config(
     return config
 
 
+@dataclass(frozen=True)
+class DowngradePlan:
+    """What ``downgrade(url, target)`` would undo, and the rows the database holds now."""
+
+    undone: tuple[str, ...]  # e.g. "0001 (Initial schema)", newest first
+    rows: dict[str, int]  # per non-empty table, alembic_version aside
+
+    @property
+    def drops_data(self) -> bool:
+        # Undoing a migration drops what it added (tables, columns) and the rows in them;
+        # on a database without rows there is nothing to lose.
+        return bool(self.undone) and bool(self.rows)
+
+
 def upgrade(url: str | URL, revision: str = "head") -> None:
     _outside_event_loop(lambda: command.upgrade(alembic_config(url), revision))
 
@@ -55,10 +74,47 @@ def downgrade(url: str | URL, revision: str) -> None:
     _outside_event_loop(lambda: command.downgrade(alembic_config(url), revision))
 
 
+def plan_downgrade(url: str | URL, revision: str) -> DowngradePlan:
+    """Ask before ``downgrade``: the revisions it would undo, and what the tables hold."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    stamped = current(url)
+    with _revision_errors():
+        undone = scripts.iterate_revisions(stamped, revision, select_for_downgrade=True)
+        described = tuple(_describe(script) for script in undone)
+    return DowngradePlan(undone=described, rows=_rows_per_table(url) if described else {})
+
+
 def offline_sql(revision: str = "head") -> str:
-    """The SQL that upgrades to ``revision`` (or a ``from:to`` range), without a server."""
+    """The SQL that upgrades to ``revision``, or runs a ``from:to`` range either way.
+
+    A range whose end is an ancestor of its start (``0001:base``) gives the downgrade's
+    SQL, headed by a comment that it drops data; a range that runs nothing is an error
+    rather than an empty ``BEGIN; COMMIT;``.
+    """
+    start, _, end = revision.rpartition(":")
+    scripts = ScriptDirectory.from_config(alembic_config())
     buffer = io.StringIO()
-    command.upgrade(alembic_config(output_buffer=buffer), revision, sql=True)
+    config = alembic_config(output_buffer=buffer)
+    with _revision_errors():
+        try:
+            steps = list(scripts.iterate_revisions(end, start or "base"))
+        except RangeNotAncestorError:
+            # Not upwards from start to end: downwards, if end is below start.
+            undone = list(scripts.iterate_revisions(start, end, select_for_downgrade=True))
+            if not undone:
+                raise
+            command.downgrade(config, revision, sql=True)
+            names = ", ".join(_describe(script) for script in undone)
+            return (
+                f"-- Downgrade from {start} to {end}: undoes {names}. The tables and columns"
+                " it drops lose their data.\n" + buffer.getvalue()
+            )
+    if not steps:
+        raise CommandError(
+            f"nothing to run from {start or 'base'} to {end}: give a revision to upgrade to,"
+            " or FROM:TO with two different revisions (TO below FROM for a downgrade)"
+        )
+    command.upgrade(config, revision, sql=True)
     return buffer.getvalue()
 
 
@@ -96,6 +152,35 @@ async def connection_is_at_head(connection: AsyncConnection) -> bool:
     """For a readiness probe that already holds a pooled connection."""
     stamped = await connection.run_sync(_current)
     return set(stamped) == set(heads())
+
+
+def _describe(script: Script) -> str:
+    return f"{script.revision} ({script.doc.rstrip('.')})"
+
+
+def _rows_per_table(url: str | URL) -> dict[str, int]:
+    engine = create_sync_engine(
+        psycopg_url(url), poolclass=pool.NullPool, connect_args={"connect_timeout": 5}
+    )
+    try:
+        with engine.connect() as connection:
+            names = set(inspect(connection).get_table_names()) - {"alembic_version"}
+            counted = {
+                name: connection.scalar(select(func.count()).select_from(table(name))) or 0
+                for name in sorted(names)
+            }
+    finally:
+        engine.dispose()
+    return {name: rows for name, rows in counted.items() if rows}
+
+
+@contextmanager
+def _revision_errors() -> Iterator[None]:
+    # Alembic's own commands turn these into CommandError; the CLI shows those in one line.
+    try:
+        yield
+    except RevisionError as error:
+        raise CommandError(str(error)) from error
 
 
 def _current(connection: Connection) -> tuple[str, ...]:

@@ -1,4 +1,4 @@
-"""Check ARCHITECTURE.md's invariants against the database; used by tests and operators."""
+"""Check the README's invariants against the database; used by tests and operators."""
 
 from __future__ import annotations
 

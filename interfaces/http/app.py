@@ -39,7 +39,7 @@ def create_app(
     admin_token: str | None,
     readiness: Readiness | None = None,
 ) -> FastAPI:
-    """The API of API.md over the services in ``container``.
+    """The API of docs/api.md over the services in ``container``.
 
     ``readiness`` defaults to "the container's database answers and is at head".
     """
@@ -55,7 +55,7 @@ def create_app(
         version="1",
         description="Accounts, deposits, withdrawals and transfers in integer minor units.",
         lifespan=lifespan,
-        # "/v1/accounts/" is no route of API.md: a 404 problem, not a 307 to another URL.
+        # "/v1/accounts/" is no route of docs/api.md: a 404 problem, not a 307 to another URL.
         redirect_slashes=False,
     )
     container.wire(modules=[accounts, admin, transfers])

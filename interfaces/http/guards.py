@@ -1,4 +1,4 @@
-"""Checks that run after routing and before the body is parsed, in API.md's order:
+"""Checks that run after routing and before the body is parsed, in docs/api.md's order:
 authentication (401/403), body size (413), media type (415)."""
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ async def read_limited_body(request: Request) -> bytes:
 
 
 def parse_json(body: bytes) -> Any:
-    """The body as JSON, stricter than ``json.loads``: UTF-8 only (API.md), no NaN or
+    """The body as JSON, stricter than ``json.loads``: UTF-8 only (docs/api.md), no NaN or
     Infinity (not JSON), and no member name twice in one object: parsers disagree on
     which duplicate wins, so a proxy that checked one amount could pass another on."""
     try:

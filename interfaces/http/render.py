@@ -1,4 +1,4 @@
-"""Results as API.md's JSON: RFC 3339 UTC timestamps with a Z, ids as strings."""
+"""Results as docs/api.md's JSON: RFC 3339 UTC timestamps with a Z, ids as strings."""
 
 from __future__ import annotations
 

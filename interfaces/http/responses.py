@@ -14,7 +14,7 @@ from interfaces.http.schemas import CANONICAL_UUID
 
 _CANONICAL = __import__("re").compile(CANONICAL_UUID)
 
-# What each error status means on the routes that document it (API.md's codes).
+# What each error status means on the routes that document it (docs/api.md's codes).
 _MEANINGS = {
     401: "No or a wrong credential (`unauthorized`).",
     403: "An API client's key on an admin route (`forbidden`).",
@@ -38,7 +38,7 @@ REPLAYED = {
 }
 
 
-# Checked by the application (API.md's rules), described here for the OpenAPI schema.
+# Checked by the application (docs/api.md's rules), described here for the OpenAPI schema.
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -83,7 +83,7 @@ def path_id(value: str) -> uuid.UUID:
     """The id in a path; a malformed one becomes an id nothing has, one per spelling.
 
     The request then goes on exactly as with an unknown id: the same 404, and under an
-    ``Idempotency-Key`` that 404 is stored and replayed like any other outcome (API.md),
+    ``Idempotency-Key`` that 404 is stored and replayed like any other outcome (docs/api.md),
     instead of leaving the key free for a different request.
     """
     if _CANONICAL.fullmatch(value):

@@ -1,4 +1,4 @@
-"""Helpers for the API tests: set up tenants and money, and check API.md's promises."""
+"""Helpers for the API tests: set up tenants and money, and check docs/api.md's promises."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ async def assert_no_leak(response: httpx.Response) -> None:
 
 
 def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """An RFC 9457 problem with API.md's five fields, ``status`` and ``code``."""
+    """An RFC 9457 problem with docs/api.md's five fields, ``status`` and ``code``."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json", response.headers
     body: dict[str, Any] = response.json()

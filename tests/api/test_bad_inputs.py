@@ -1,4 +1,4 @@
-"""Bodies API.md calls invalid: each is a 422 ``validation_error`` and moves nothing."""
+"""Bodies docs/api.md calls invalid: each is a 422 ``validation_error`` and moves nothing."""
 
 from __future__ import annotations
 

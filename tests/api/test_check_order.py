@@ -1,4 +1,4 @@
-"""API.md's order of checks: routing (404/405), then authentication (401), then body size
+"""docs/api.md's order of checks: routing (404/405), then authentication (401), then body size
 (413), then media type (415), then body validation (422), then the business rules."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Every row of API.md's rules table over HTTP, and which row wins when several apply.
+"""Every row of docs/api.md's rules table over HTTP, and which row wins when several apply.
 
 Each refusal leaves every balance, version, status and entry untouched.
 """

@@ -10,7 +10,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from infrastructure.postgres.embedded import EmbeddedPostgres, EmbeddedPostgresError
+from infrastructure.postgres.embedded import (
+    EmbeddedPostgres,
+    EmbeddedPostgresError,
+    NoEmbeddedDatabaseError,
+)
 from infrastructure.postgres.engine import libpq_url
 
 
@@ -47,3 +51,10 @@ def test_stops_on_exit_and_a_second_start_finds_the_first_runs_data(data_dir: Pa
 def test_url_is_refused_while_not_running(data_dir: Path) -> None:
     with pytest.raises(EmbeddedPostgresError, match="not running"):
         _ = EmbeddedPostgres(data_dir).url
+
+
+def test_a_caller_that_may_not_create_is_refused_and_nothing_is_created(data_dir: Path) -> None:
+    with pytest.raises(NoEmbeddedDatabaseError, match=f"no embedded database in {data_dir}$"):
+        EmbeddedPostgres(data_dir, create=False).start()
+
+    assert not data_dir.parent.exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infrastructure.postgres import migrate
+from infrastructure.postgres.engine import libpq_url
 from infrastructure.postgres.tables import metadata
 from interfaces.cli import main
 
@@ -126,5 +128,83 @@ def test_db_command_failures_are_one_line_without_traceback() -> None:
     assert no_server.output.count("\n") == 1
     assert (no_revision.exit_code, no_revision.output) == (
         1,
-        "Error: Can't locate revision identified by '9999'\n",
+        "Error: No such revision or branch '9999'\n",
     )
+
+
+def _with_one_client(url: str) -> None:
+    with psycopg.connect(libpq_url(url)) as connection:
+        connection.execute(
+            "INSERT INTO api_clients (id, name, key_hash, created_at)"
+            " VALUES (gen_random_uuid(), 'acme', repeat('a', 64), now())"
+        )
+
+
+def test_a_downgrade_that_drops_data_needs_yes_off_a_terminal(database_url: str) -> None:
+    # Given a database at head that holds a row
+    _with_one_client(database_url)
+    runner = CliRunner()
+    env = {"BANKING_DATABASE_URL": database_url}
+
+    # When it is downgraded to base without --yes, from a script (stdin is no terminal)
+    refused = runner.invoke(main, ["db", "downgrade", "base"], env=env)
+
+    # Then nothing changed, and the refusal says what would be lost and how to go ahead
+    assert refused.exit_code == 1
+    assert "undoes 0001 (Initial schema" in refused.output
+    assert "holds 1 row (api_clients 1)" in refused.output
+    assert refused.output.endswith("Nothing was changed: pass --yes to go ahead.\n")
+    assert migrate.is_at_head(database_url)
+    assert table_names(database_url) == TABLES
+
+    # When the operator confirms with --yes
+    done = runner.invoke(main, ["db", "downgrade", "base", "--yes"], env=env)
+
+    # Then it is done
+    assert (done.exit_code, done.output) == (0, "Schema at <base> (no migrations applied).\n")
+    assert table_names(database_url) == set()
+
+
+def test_downgrade_takes_minus_one_as_alembic_users_type_it(database_url: str) -> None:
+    runner = CliRunner()
+    env = {"BANKING_DATABASE_URL": database_url}
+
+    # A database without rows loses nothing: no confirmation is needed
+    stepped = runner.invoke(main, ["db", "downgrade", "-1"], env=env)
+    assert (stepped.exit_code, stepped.output) == (
+        0,
+        "Schema at <base> (no migrations applied).\n",
+    )
+
+    # And before or after an option
+    migrate.upgrade(database_url)
+    _with_one_client(database_url)
+    confirmed = runner.invoke(main, ["db", "downgrade", "--yes", "-1"], env=env)
+    assert (confirmed.exit_code, confirmed.output) == (
+        0,
+        "Schema at <base> (no migrations applied).\n",
+    )
+
+
+def test_db_sql_of_a_downward_range_prints_the_downgrade() -> None:
+    runner = CliRunner()
+
+    printed = runner.invoke(main, ["db", "sql", "0001:base"])
+
+    assert printed.exit_code == 0, printed.output
+    script = printed.output
+    assert script.startswith("-- Downgrade from 0001 to base: undoes 0001 (Initial schema")
+    for table in TABLES:
+        assert f"DROP TABLE {table};" in script
+    assert "DELETE FROM alembic_version WHERE alembic_version.version_num = '0001';" in script
+    assert script.rstrip().endswith("COMMIT;")
+
+
+def test_db_sql_of_a_range_that_runs_nothing_says_so() -> None:
+    runner = CliRunner()
+
+    same = runner.invoke(main, ["db", "sql", "0001:0001"])
+
+    assert same.exit_code == 1
+    assert same.output.startswith("Error: nothing to run from 0001 to 0001: ")
+    assert same.output.count("\n") == 1

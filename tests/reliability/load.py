@@ -40,7 +40,7 @@ FUNDING = 1_000_000
 # Far above any balance this load builds: always refused with insufficient_funds.
 OVERDRAFT = 10**12
 RETRIABLE_CODES = {"service_unavailable", "concurrency_conflict"}
-UNPROMISED = "not the retriable problem API.md promises"
+UNPROMISED = "not the retriable problem docs/api.md promises"
 Headers = dict[str, str]
 
 
@@ -221,7 +221,7 @@ async def send(
 
 def unanswered_cause(response: httpx.Response) -> str | None:
     """Why ``response`` is no answer yet, or None when it is one. A 503 that is not the
-    retriable problem API.md promises is named as such, for the tests to refuse."""
+    retriable problem docs/api.md promises is named as such, for the tests to refuse."""
     if response.status_code == 409:
         return f"409 {problem_code(response)}"
     if response.status_code != 503:

@@ -1,4 +1,4 @@
-"""Property tests: the invariants of ARCHITECTURE.md hold after any sequence of operations.
+"""Property tests: the README's invariants hold after any sequence of operations.
 
 Hypothesis generates sequences of account openings (USD, JPY, BHD) for two or three
 API clients, deposits, withdrawals, transfers (own and cross-client, wrong currency,

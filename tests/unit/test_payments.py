@@ -1,4 +1,4 @@
-"""API.md's rules table, at the application level, on the in-memory unit of work."""
+"""docs/api.md's rules table, at the application level, on the in-memory unit of work."""
 
 import uuid
 

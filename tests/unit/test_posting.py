@@ -62,7 +62,7 @@ def test_same_account_is_refused() -> None:
         transfer(account, account, 1)
 
 
-# Each case has several faults at once; the first row of API.md's table wins.
+# Each case has several faults at once; the first row of docs/api.md's table wins.
 @pytest.mark.parametrize(
     ("source_kwargs", "destination_kwargs", "currency", "amount", "expected"),
     [

@@ -1,4 +1,4 @@
-"""Stateful test: the application services agree with a reference model of API.md.
+"""Stateful test: the application services agree with a reference model of docs/api.md.
 
 A hypothesis state machine drives the services (in-memory unit of work) and, next to
 them, a deliberately naive model: plain dicts of balance, status and version per
@@ -330,7 +330,7 @@ class BankModel(RuleBasedStateMachine):
         )
 
     def predict_transfer(self, command: TransferFunds) -> Prediction:
-        # API.md's order: not found, same account, not active, currency, funds
+        # docs/api.md's order: not found, same account, not active, currency, funds
         source = self.owned(command.client_id, command.source_account_id)
         destination = self.model.get(command.destination_account_id)
         if destination is None:

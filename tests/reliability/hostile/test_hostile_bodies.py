@@ -21,7 +21,7 @@ from tests.reliability.hostile.conftest import InProcess
 
 pytestmark = pytest.mark.reliability
 
-LIMIT = 64 * 1024  # API.md: "bodies over 64 KiB"
+LIMIT = 64 * 1024  # docs/api.md: "bodies over 64 KiB"
 TEN_MB = 10 * 1024 * 1024
 CHUNK = 64 * 1024
 

@@ -232,7 +232,7 @@ async def statement(bank: HttpBank, client_id: uuid.UUID, account_id: uuid.UUID)
         params["after"] = page["next_cursor"]
 
 
-# API.md: key order, white space and explicit nulls for absent optional fields do not
+# docs/api.md: key order, white space and explicit nulls for absent optional fields do not
 # make another request.
 SPELLINGS = ("nulls", "absent", "reordered", "spaced")
 
@@ -275,7 +275,7 @@ def problem_error(response: httpx.Response) -> DomainError:
 
 
 def is_stored(response: httpx.Response) -> bool:
-    """API.md: every outcome past authentication and body validation is stored."""
+    """docs/api.md: every outcome past authentication and body validation is stored."""
     if response.status_code == 201:
         return True
     return response.status_code in (404, 422) and response.json()["code"] not in (
@@ -376,7 +376,7 @@ class HttpBankModel(BankModel):
             outcome = self.attempt(self.http_bank.request(method, path, owner))
             assert isinstance(outcome, AccountNotFoundError), outcome
             return
-        # With a key, its 404 is stored and replayed like an unknown id's (API.md).
+        # With a key, its 404 is stored and replayed like an unknown id's (docs/api.md).
         self.malformed_keys += 1
         key = f"malformed-{self.malformed_keys}"
         body = {"amount": 1, "currency": "USD", "description": None}
