@@ -117,6 +117,10 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is not None:
+            with _package_lock():
+                # A process that died while this one ran would keep it from being the
+                # last user, and the server from being stopped.
+                embedded_state.release_stale_handles(self.data_dir)
             server.__exit__(None, None, None)
 
     def __enter__(self) -> str:

@@ -79,11 +79,11 @@ def test_a_database_left_by_an_unclean_exit_is_taken_over_and_stopped(
         assert second.process.wait(STOP_SECONDS) == 0
     err = (workdir / f"serve-{second.base.rsplit(':', 1)[1]}.err").read_text()
 
-    # Then it said what it found, and stopped the server it took over
-    assert f"exited without letting go of it ({first.process.pid}): released" in err
-    assert f"the embedded PostgreSQL server (pid {orphan}) in {data_dir} was left running" in err
+    # Then it stopped the server it took over, and said what it found
     assert not wait_gone([orphan], STOP_SECONDS)
     assert not (data_dir / "postmaster.pid").exists()
+    assert f"exited without letting go of it ({first.process.pid}): released" in err
+    assert f"the embedded PostgreSQL server (pid {orphan}) in {data_dir} was left running" in err
     assert handles(data_dir) == []
 
 
