@@ -47,9 +47,12 @@ def test_a_busy_port_fails_in_one_line_before_a_database_or_token(
     assert not (workdir / "pg").exists()  # nor was the embedded server started
 
 
-def test_a_hangup_stops_the_service_and_its_database(env: dict[str, str], workdir: Path) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_hangup_stops_the_service_and_its_database(
+    env: dict[str, str], workdir: Path, workers: str
+) -> None:
     data_dir = workdir / "pg"
-    with serving(env, workdir, "--workers", "2") as server:
+    with serving(env, workdir, "--workers", workers) as server:
         database = postmaster(data_dir)
 
         # A closed terminal sends SIGHUP to its whole foreground process group.
