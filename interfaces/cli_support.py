@@ -58,7 +58,9 @@ def _describe(error: Exception) -> str:
 
 
 @contextmanager
-def service_database(settings: Settings, *, create: bool = True) -> Iterator[str]:
+def service_database(
+    settings: Settings, *, create: bool = True, supervised: bool = False
+) -> Iterator[str]:
     """The database the service would serve (see ``served_database``), announcing the
     embedded server because starting it takes a few seconds.
 
@@ -66,7 +68,7 @@ def service_database(settings: Settings, *, create: bool = True) -> Iterator[str
     ``existing_database``."""
     if settings.database_url is None:
         click.echo(f"Using the embedded PostgreSQL server in {settings.data_dir}.", err=True)
-    with served_database(settings, create=create) as url:
+    with served_database(settings, create=create, supervised=supervised) as url:
         yield url
 
 

@@ -31,6 +31,15 @@ def current_request_id() -> str:
     return _request_id.get()
 
 
+def one_line(error: BaseException) -> str:
+    """An exception for an operator's log line: its class and the first line of its
+    message (a driver's spans several: hints, the statement), without the traceback
+    that an expected failure (the database down) would repeat on every request."""
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
+
+
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = _request_id.get()

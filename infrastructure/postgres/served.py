@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 from infrastructure.postgres import migrate
 from infrastructure.postgres.embedded import EmbeddedPostgres
+from infrastructure.postgres.supervision import EmbeddedSupervisor
 from infrastructure.settings import Settings
 
 
@@ -15,7 +16,9 @@ class SchemaNotAtHeadError(RuntimeError):
 
 
 @contextmanager
-def served_database(settings: Settings, *, create: bool = True) -> Iterator[str]:
+def served_database(
+    settings: Settings, *, create: bool = True, supervised: bool = False
+) -> Iterator[str]:
     """Yield the URL to serve.
 
     - With ``BANKING_DATABASE_URL``: that database, which must already be at the head
@@ -24,6 +27,8 @@ def served_database(settings: Settings, *, create: bool = True) -> Iterator[str]
       under ``settings.data_dir``, migrated to head, stopped when the block ends; a
       second start reuses the data. With ``create=False``, a data directory without a
       database raises ``NoEmbeddedDatabaseError`` instead of initialising one.
+      ``supervised``: started again whenever its postmaster dies, until the block ends
+      (the service's own server, see ``EmbeddedSupervisor``).
     """
     if settings.database_url:
         if not migrate.is_at_head(settings.database_url):
@@ -32,6 +37,11 @@ def served_database(settings: Settings, *, create: bool = True) -> Iterator[str]
             )
         yield settings.database_url
         return
-    with EmbeddedPostgres(settings.data_dir, create=create) as url:
+    embedded = EmbeddedPostgres(settings.data_dir, create=create)
+    with embedded as url:
         migrate.upgrade(url, "head")
-        yield url
+        if not supervised:
+            yield url
+            return
+        with EmbeddedSupervisor(embedded):
+            yield url

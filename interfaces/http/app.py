@@ -14,7 +14,7 @@ from infrastructure.postgres import migrate
 from interfaces.container import Container
 from interfaces.http import errors, openapi
 from interfaces.http.routers import accounts, admin, operations, transfers
-from interfaces.observability import Metrics, RequestContextMiddleware
+from interfaces.observability import Metrics, RequestContextMiddleware, one_line
 
 logger = logging.getLogger("banking.http")
 
@@ -26,8 +26,8 @@ def database_readiness(engine: AsyncEngine) -> Readiness:
         try:
             async with engine.connect() as connection:
                 return await migrate.connection_is_at_head(connection)
-        except Exception:
-            logger.warning("readiness check failed", exc_info=True)
+        except Exception as error:
+            logger.warning("readiness check failed: %s", one_line(error))
             return False
 
     return ready

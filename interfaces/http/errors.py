@@ -13,7 +13,7 @@ from starlette.responses import Response
 from domain.errors import DomainError
 from interfaces.http.guards import HttpProblem
 from interfaces.http.problems import problem
-from interfaces.observability import current_request_id
+from interfaces.observability import current_request_id, one_line
 
 logger = logging.getLogger("banking.http")
 
@@ -69,7 +69,7 @@ async def http_exception(request: Request, error: Exception) -> Response:
 
 
 async def unavailable(request: Request, error: Exception) -> Response:
-    logger.warning("database unavailable: %s", type(error).__name__, exc_info=error)
+    logger.warning("database unavailable: %s", one_line(error))
     return problem("service_unavailable", "the database is unavailable; retry shortly")
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
+import pytest
 from dependency_injector import providers
 
 from infrastructure.memory.store import MemoryStore
@@ -113,6 +115,26 @@ async def test_an_unreachable_database_is_503_service_unavailable_without_driver
     assert accounts.headers["retry-after"] == "1"
     assert "127.0.0.1" not in body["detail"]
     assert live.status_code == 200
+
+
+async def test_an_unreachable_database_is_logged_in_one_line_per_request_without_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with serve(on_database(UNREACHABLE_DATABASE)) as client:
+        with caplog.at_level(logging.WARNING, logger="banking.http"):
+            await client.get("/health/ready")
+            await client.get("/v1/accounts", headers={"Authorization": "Bearer bk_x"})
+
+    logged = [record for record in caplog.records if record.name == "banking.http"]
+    assert [record.getMessage().split(":", 1)[0] for record in logged] == [
+        "readiness check failed",
+        "database unavailable",
+    ]
+    for record in logged:
+        # Probes run every few seconds while a database is down: a line, not a traceback.
+        assert record.exc_info is None
+        assert "\n" not in record.getMessage()
+        assert "OperationalError" in record.getMessage()
 
 
 SAMPLE = re.compile(r"^(?P<name>[a-z_]+)(\{(?P<labels>.*)\})? (?P<value>\S+)$")

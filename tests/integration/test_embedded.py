@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,6 +48,21 @@ def test_stops_on_exit_and_a_second_start_finds_the_first_runs_data(data_dir: Pa
 
     # Then the row is there
     assert notes == [("kept",)]
+
+
+def test_a_user_that_died_without_letting_go_does_not_keep_the_server_running(
+    data_dir: Path,
+) -> None:
+    with EmbeddedPostgres(data_dir):
+        # Given another process that used the server and was killed before letting go
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        handles = data_dir / ".handle_pids.json"
+        handles.write_text(json.dumps([dead.pid, *json.loads(handles.read_text())]))
+
+    # Then this one, the last live user, still stops the server
+    assert not (data_dir / "postmaster.pid").exists()
+    assert json.loads(handles.read_text()) == []
 
 
 def test_url_is_refused_while_not_running(data_dir: Path) -> None:

@@ -49,6 +49,7 @@ _HEADLINE = (
     "unanswered",
     "server_errors",
     "reconcile",
+    "ready_again_after_seconds",
 )
 
 
