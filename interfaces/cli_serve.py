@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import click
 import uvicorn
 
+from infrastructure.cursor_secret import cursor_secret
 from infrastructure.settings import Settings, get_settings
 from interfaces.cli_support import one_line_errors, service_database
 from interfaces.observability import configure_logging
@@ -42,6 +43,8 @@ def serve(host: str, port: int, workers: int) -> None:
         os.environ["BANKING_DATABASE_URL"] = url
         if token is not None:
             os.environ["BANKING_ADMIN_TOKEN"] = token
+        # Every worker signs and checks cursors with one key.
+        os.environ["BANKING_CURSOR_SECRET"] = cursor_secret(settings)
         _announce(_base_url(host, port), settings, token)
         # Not before: start-up stays quiet like every other command, and its failure
         # is the one line of `one_line_errors`.

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import Route
 
+from domain.pagination import use_cursor_key
 from infrastructure.postgres import migrate
 from interfaces.container import Container
 from interfaces.http import errors, openapi
@@ -59,6 +60,9 @@ def create_app(
         redirect_slashes=False,
     )
     container.wire(modules=[accounts, admin, transfers])
+    settings = container.settings()
+    if settings.cursor_secret is not None:
+        use_cursor_key(settings.cursor_secret.get_secret_value().encode())
     app.state.container = container
     app.state.admin_token = admin_token
     app.state.readiness = readiness or database_readiness(container.engine())
