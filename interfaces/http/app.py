@@ -65,6 +65,7 @@ def create_app(
         use_cursor_key(settings.cursor_secret.get_secret_value().encode())
     app.state.container = container
     app.state.admin_token = admin_token
+    app.state.body_read_timeout = settings.body_read_timeout
     app.state.readiness = readiness or database_readiness(container.engine())
     app.state.metrics = Metrics([container.runner().counters, container.payment_runner().counters])
 

@@ -18,6 +18,7 @@ STATUS_BY_CODE = {
     "transfer_not_found": 404,
     "not_found": 404,
     "method_not_allowed": 405,
+    "request_timeout": 408,
     "idempotency_key_in_progress": 409,
     "payload_too_large": 413,
     "unsupported_media_type": 415,
@@ -41,6 +42,7 @@ TITLES = {
     "transfer_not_found": "Transfer not found",
     "not_found": "Not found",
     "method_not_allowed": "Method not allowed",
+    "request_timeout": "Request timeout",
     "idempotency_key_in_progress": "Idempotency key in progress",
     "payload_too_large": "Payload too large",
     "unsupported_media_type": "Unsupported media type",
@@ -83,4 +85,8 @@ def problem(
         all_headers["WWW-Authenticate"] = "Bearer"
     if status == 503:
         all_headers["Retry-After"] = "1"
+    if code == "request_timeout":
+        # The rest of the body may still be on its way: the connection cannot carry
+        # another request, so the server closes it after this answer.
+        all_headers["Connection"] = "close"
     return ProblemResponse(body, status_code=status, headers=all_headers)

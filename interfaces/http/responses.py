@@ -19,6 +19,8 @@ _MEANINGS = {
     401: "No or a wrong credential (`unauthorized`).",
     403: "An API client's key on an admin route (`forbidden`).",
     404: "The account or transfer does not exist, or belongs to another API client.",
+    408: "The body did not arrive within the read timeout (`request_timeout`); the"
+    " connection is closed.",
     409: "The first request with this `Idempotency-Key` is still in flight.",
     413: "The body is over the size limit (`payload_too_large`).",
     415: "The body is not `application/json` (`unsupported_media_type`).",

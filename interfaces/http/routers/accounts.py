@@ -43,8 +43,8 @@ router = APIRouter(
     responses=problems(401, 503),
 )
 # A body sent to a route that takes none is still size- and type-checked.
-STATUS_CHANGE = problems(404, 413, 415, 422)
-MOVE_MONEY = replayable(404, 409, 413, 415, 422)
+STATUS_CHANGE = problems(404, 408, 413, 415, 422)
+MOVE_MONEY = replayable(404, 408, 409, 413, 415, 422)
 
 Client = Annotated[ClientIdentity, Depends(current_client)]
 Accounts = Annotated[AccountService, Depends(Provide[Container.accounts])]
@@ -54,7 +54,10 @@ Limit = Annotated[int, Query(ge=1, le=200)]
 
 
 @router.post(
-    "", status_code=201, response_model=AccountOut, responses=replayable(409, 413, 415, 422)
+    "",
+    status_code=201,
+    response_model=AccountOut,
+    responses=replayable(408, 409, 413, 415, 422),
 )
 @inject
 async def open_account(

@@ -24,7 +24,10 @@ router = APIRouter(
 
 
 @router.post(
-    "/clients", status_code=201, response_model=NewClientOut, responses=problems(413, 415, 422)
+    "/clients",
+    status_code=201,
+    response_model=NewClientOut,
+    responses=problems(408, 413, 415, 422),
 )
 @inject
 async def create_client(

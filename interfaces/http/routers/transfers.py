@@ -29,7 +29,10 @@ router = APIRouter(
 
 
 @router.post(
-    "", status_code=201, response_model=TransferOut, responses=replayable(404, 409, 413, 415, 422)
+    "",
+    status_code=201,
+    response_model=TransferOut,
+    responses=replayable(404, 408, 409, 413, 415, 422),
 )
 @inject
 async def transfer(
