@@ -200,6 +200,7 @@ async def test_tricklers_get_408_and_lose_their_connection_while_others_are_serv
             sender = asyncio.create_task(forever())
             try:
                 status, response_headers, body = await connection.response(within=30)
+                assert response_headers["content-type"] == "application/problem+json"
                 elapsed = time.perf_counter() - started
                 after = await asyncio.wait_for(connection.reader.read(), timeout=5)
             finally:
