@@ -62,6 +62,7 @@ TITLES = {
 
 class ProblemResponse(JSONResponse):
     media_type = PROBLEM_MEDIA_TYPE
+    code = "internal_error"  # set on each response by ``problem``
 
 
 def problem(
@@ -89,4 +90,6 @@ def problem(
         # The rest of the body may still be on its way: the connection cannot carry
         # another request, so the server closes it after this answer.
         all_headers["Connection"] = "close"
-    return ProblemResponse(body, status_code=status, headers=all_headers)
+    response = ProblemResponse(body, status_code=status, headers=all_headers)
+    response.code = code
+    return response

@@ -3,7 +3,7 @@
 from typing import Annotated
 
 from dependency_injector.wiring import inject
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from application.accounts import AccountService
@@ -35,6 +35,7 @@ from interfaces.http.schemas import (
     OpenAccountBody,
     TransferOut,
 )
+from interfaces.observability import reached_use_case
 
 router = APIRouter(
     prefix="/v1/accounts",
@@ -115,12 +116,14 @@ async def close_account(account_id: str, client: Client, accounts: Accounts) -> 
 )
 @inject
 async def deposit(
+    request: Request,
     account_id: str,
     body: MoveMoneyBody,
     client: Client,
     payments: Payments,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    reached_use_case(request.scope, "deposit")
     command = Deposit(
         client.id,
         path_id(account_id),
@@ -138,12 +141,14 @@ async def deposit(
 )
 @inject
 async def withdraw(
+    request: Request,
     account_id: str,
     body: MoveMoneyBody,
     client: Client,
     payments: Payments,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    reached_use_case(request.scope, "withdrawal")
     command = Withdraw(
         client.id,
         path_id(account_id),

@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated
 
 from dependency_injector.wiring import inject
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from application.commands import GetTransfer, TransferFunds
@@ -19,6 +19,7 @@ from interfaces.http.guards import ClientRoute, current_client
 from interfaces.http.provide import Provide
 from interfaces.http.responses import IdempotencyKey, created, path_id, problems, replayable
 from interfaces.http.schemas import TransferBody, TransferOut
+from interfaces.observability import reached_use_case
 
 router = APIRouter(
     prefix="/v1/transfers",
@@ -36,11 +37,13 @@ router = APIRouter(
 )
 @inject
 async def transfer(
+    request: Request,
     body: TransferBody,
     client: Annotated[ClientIdentity, Depends(current_client)],
     payments: Annotated[PaymentService, Depends(Provide[Container.payments])],
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    reached_use_case(request.scope, "transfer")
     command = TransferFunds(
         client.id,
         uuid.UUID(body.source_account_id),
