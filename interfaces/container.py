@@ -52,7 +52,12 @@ class Container(containers.DeclarativeContainer):
     payments = providers.Singleton(PaymentService, payment_executor, catalog, clock, new_id)
     ledger = providers.Singleton(LedgerQueries, runner)
     clients = providers.Singleton(
-        ClientService, runner, clock, new_id, providers.Object(new_api_secret)
+        ClientService,
+        runner,
+        clock,
+        new_id,
+        providers.Object(new_api_secret),
+        key_cache_ttl=settings.provided.api_key_cache_ttl,
     )
 
 

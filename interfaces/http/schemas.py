@@ -121,6 +121,37 @@ class NewClientOut(BaseModel):
     created_at: str
 
 
+class RotateKeyBody(Strict):
+    overlap_seconds: Annotated[
+        StrictInt,
+        Field(
+            ge=0,
+            le=604_800,
+            description="How long the replaced key keeps working: 0 ends it at once; at"
+            " most 7 days.",
+        ),
+    ] = 3600
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"overlap_seconds": 3600}]}
+    )
+
+
+class NewKeyOut(BaseModel):
+    client_id: uuid.UUID
+    api_key: str = Field(description="Shown once; only its hash is stored.")
+    created_at: str
+    previous_key_expires_at: str | None = Field(
+        description="Until when the replaced key still works; null if it stopped at once."
+    )
+
+
+class RevokedClientOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    revoked_at: str
+
+
 class Problem(BaseModel):
     """An RFC 9457 problem; `code` is the stable, machine-readable part."""
 
