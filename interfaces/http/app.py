@@ -58,6 +58,7 @@ def create_app(
         lifespan=lifespan,
         # "/v1/accounts/" is no route of API.md: a 404 problem, not a 307 to another URL.
         redirect_slashes=False,
+        generate_unique_id_function=openapi.operation_id,
     )
     container.wire(modules=[accounts, admin, transfers])
     settings = container.settings()

@@ -36,7 +36,7 @@ router = APIRouter(
     responses=replayable(404, 408, 409, 413, 415, 422),
 )
 @inject
-async def transfer(
+async def create_transfer(
     request: Request,
     body: TransferBody,
     client: Annotated[ClientIdentity, Depends(current_client)],
