@@ -98,3 +98,16 @@ class CreateApiClient:
 @dataclass(frozen=True, slots=True)
 class Authenticate:
     api_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class RotateApiKey:
+    """Issue a new key; the current one keeps working for ``overlap_seconds``."""
+
+    client_id: uuid.UUID
+    overlap_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeApiKeys:
+    client_id: uuid.UUID

@@ -187,6 +187,23 @@ class NewApiClient:
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class NewApiKey:
+    """A rotated client's new key, shown this once, and the end of the old one's overlap."""
+
+    client_id: uuid.UUID
+    api_key: str
+    created_at: datetime
+    previous_key_expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class RevokedClient:
+    id: uuid.UUID
+    name: str
+    revoked_at: datetime
+
+
 def _optional_str(value: uuid.UUID | None) -> str | None:
     return None if value is None else str(value)
 

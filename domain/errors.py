@@ -28,6 +28,13 @@ class UnauthorizedError(DomainError):
     default_detail = "A valid API key is required."
 
 
+class ClientNotFoundError(DomainError):
+    """An admin route named an API client that does not exist."""
+
+    code = "client_not_found"
+    default_detail = "The API client does not exist."
+
+
 class RuleViolationError(DomainError):
     """A business rule refused the request.
 

@@ -69,7 +69,15 @@ class TransferRepository(Protocol):
 class ApiClientRepository(Protocol):
     async def add(self, client: ApiClient) -> None: ...
 
-    async def get_by_key_hash(self, key_hash: str) -> ApiClient | None: ...
+    async def get_by_key_hash(self, key_hash: str) -> ApiClient | None:
+        """The client whose current or previous key has this hash, valid or not."""
+        ...
+
+    async def get(self, client_id: uuid.UUID) -> ApiClient | None: ...
+
+    async def save(self, client: ApiClient) -> None:
+        """Stores the client's keys and revocation (its id, name and creation stay)."""
+        ...
 
 
 class IdempotencyRepository(Protocol):

@@ -47,7 +47,20 @@ class Settings(BaseSettings):
     # The most units of work one transaction commits together (docs/adr/005).
     max_batch: int = Field(default=256, gt=0)
 
-    @field_validator("database_url", "admin_token", mode="before")
+    # Settings added since; kept last to ease merging other additions.
+
+    # The key that signs pagination cursors, shared by every worker. Unset: `banking
+    # serve` keeps one beside the embedded server's data directory, or makes one per
+    # run on a configured database (cursors then die with a restart).
+    cursor_secret: SecretStr | None = None
+    # How long a process trusts an API key it has checked before asking the database
+    # again: the bound on how long a revoked key keeps working on another worker.
+    api_key_cache_ttl: float = Field(default=5.0, ge=0)
+    # A request body must arrive in full within this time, or the request is answered
+    # 408 and the connection closed: a client trickling its body holds nothing longer.
+    body_read_timeout: float = Field(default=10.0, gt=0)
+
+    @field_validator("database_url", "admin_token", "cursor_secret", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # `BANKING_DATABASE_URL=` in a shell or .env file means "not set", not "".

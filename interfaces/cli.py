@@ -6,6 +6,7 @@ import click
 
 from interfaces.cli_clients import clients
 from interfaces.cli_db import db
+from interfaces.cli_openapi import openapi
 from interfaces.cli_reconcile import reconcile
 from interfaces.cli_serve import serve
 
@@ -16,5 +17,5 @@ def main() -> None:
     """Operate the banking-transfer service."""
 
 
-for command in (serve, clients, reconcile, db):
+for command in (serve, clients, reconcile, db, openapi):
     main.add_command(command)

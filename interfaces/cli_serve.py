@@ -17,6 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.supervisors import Multiprocess
 
+from infrastructure.cursor_secret import cursor_secret
 from infrastructure.settings import Settings, get_settings
 from interfaces.cli_support import one_line_errors, service_database
 from interfaces.http.main import from_environment
@@ -53,6 +54,8 @@ def serve(host: str, port: int, workers: int) -> None:
             os.environ["BANKING_DATABASE_URL"] = url
             if token is not None:
                 os.environ["BANKING_ADMIN_TOKEN"] = token
+            # Every worker signs and checks cursors with one key.
+            os.environ["BANKING_CURSOR_SECRET"] = cursor_secret(settings)
             _announce(_base_url(host, port), settings, token)
             # Not before: start-up stays quiet like every other command, and its failure
             # is the one line of `one_line_errors`.

@@ -58,7 +58,12 @@ class Container(containers.DeclarativeContainer):
     payments = providers.Singleton(PaymentService, transactions, catalog, clock, new_id)
     ledger = providers.Singleton(LedgerQueries, transactions)
     clients = providers.Singleton(
-        ClientService, transactions, clock, new_id, providers.Object(new_api_secret)
+        ClientService,
+        transactions,
+        clock,
+        new_id,
+        providers.Object(new_api_secret),
+        key_cache_ttl=settings.provided.api_key_cache_ttl,
     )
 
 

@@ -20,11 +20,10 @@ from application.transactions import RetryCounters
 
 _request_id: ContextVar[str] = ContextVar("request_id", default="-")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_MONEY_ROUTES = {
-    "/v1/transfers": "transfer",
-    "/v1/accounts/{account_id}/deposits": "deposit",
-    "/v1/accounts/{account_id}/withdrawals": "withdrawal",
-}
+# Keys of the ASGI scope: set by a money route once its request reaches the use case,
+# and by the error handlers with the problem code they answered.
+_MOVEMENT_KIND = "banking.movement_kind"
+_OUTCOME_CODE = "banking.outcome_code"
 
 
 def current_request_id() -> str:
@@ -38,6 +37,17 @@ def one_line(error: BaseException) -> str:
     cause = getattr(error, "orig", None) or error
     lines = str(cause).strip().splitlines()
     return f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
+
+
+def reached_use_case(scope: Scope, kind: str) -> None:
+    """Counts this request as a money movement of ``kind``: one that was authenticated,
+    size- and type-checked and parsed, so that only the use case's answer is its outcome."""
+    scope[_MOVEMENT_KIND] = kind
+
+
+def answered_with(scope: Scope, code: str) -> None:
+    """Notes the problem code a request was answered with, the outcome of a movement."""
+    scope[_OUTCOME_CODE] = code
 
 
 class RequestIdFilter(logging.Filter):
@@ -80,7 +90,8 @@ class Metrics:
         )
         self.movements = Counter(
             "banking_money_movements_total",
-            "Deposits, withdrawals and transfers by outcome.",
+            "Deposits, withdrawals and transfers that reached the use case, by kind and"
+            " outcome: posted, replayed (a repeated Idempotency-Key) or the problem code.",
             ["kind", "outcome"],
             registry=self.registry,
         )
@@ -133,13 +144,16 @@ class RequestContextMiddleware:
         token = _request_id.set(request_id)
         started = time.perf_counter()
         status = 500
-        responded = False
+        responded = replayed = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status, responded
+            nonlocal status, responded, replayed
             if message["type"] == "http.response.start":
                 responded = True
                 status = message["status"]
+                replayed = any(
+                    name.lower() == b"idempotent-replayed" for name, _ in message.get("headers", [])
+                )
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
@@ -151,6 +165,7 @@ class RequestContextMiddleware:
         except Exception as error:
             if responded or self.on_unhandled is None:
                 raise
+            answered_with(scope, "internal_error")
             await self.on_unhandled(error)(scope, receive, send_with_id)
         finally:
             route = scope.get("route")
@@ -158,7 +173,16 @@ class RequestContextMiddleware:
             self.metrics.latency.labels(scope["method"], template, str(status)).observe(
                 time.perf_counter() - started
             )
-            if template in _MONEY_ROUTES:
-                outcome = "posted" if status == 201 else str(status)
-                self.metrics.movements.labels(_MONEY_ROUTES[template], outcome).inc()
+            kind = scope.get(_MOVEMENT_KIND)
+            if kind is not None:
+                self.metrics.movements.labels(kind, _outcome(scope, status, replayed)).inc()
             _request_id.reset(token)
+
+
+def _outcome(scope: Scope, status: int, replayed: bool) -> str:
+    if replayed:
+        return "replayed"
+    if status == 201:
+        return "posted"
+    code: str = scope.get(_OUTCOME_CODE, str(status))
+    return code

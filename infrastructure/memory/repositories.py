@@ -118,12 +118,28 @@ class MemoryApiClientRepository:
         self._state = state
 
     async def add(self, client: ApiClient) -> None:
-        if client.key_hash in self._state.clients:
+        if client.id in self._state.clients:
+            raise ValueError("API client id collision")
+        if await self.get_by_key_hash(client.key_hash) is not None:
             raise ValueError("API key hash collision")
-        self._state.clients[client.key_hash] = client
+        self._state.clients[client.id] = client
 
     async def get_by_key_hash(self, key_hash: str) -> ApiClient | None:
-        return self._state.clients.get(key_hash)
+        # A scan: the in-memory adapter serves tests, with a handful of clients.
+        return next(
+            (
+                client
+                for client in self._state.clients.values()
+                if key_hash in (client.key_hash, client.previous_key_hash)
+            ),
+            None,
+        )
+
+    async def get(self, client_id: uuid.UUID) -> ApiClient | None:
+        return self._state.clients.get(client_id)
+
+    async def save(self, client: ApiClient) -> None:
+        self._state.clients[client.id] = client
 
 
 class MemoryIdempotencyRepository:

@@ -18,7 +18,7 @@ class MemoryState:
     transfers: dict[uuid.UUID, Transfer] = field(default_factory=dict)
     # Per account, in the order the entries were applied.
     entries: dict[uuid.UUID, list[Entry]] = field(default_factory=dict)
-    clients: dict[str, ApiClient] = field(default_factory=dict)  # by key hash
+    clients: dict[uuid.UUID, ApiClient] = field(default_factory=dict)
     idempotency: dict[tuple[uuid.UUID, str], IdempotencyRecord] = field(default_factory=dict)
 
     def copy(self) -> MemoryState:

@@ -57,6 +57,14 @@ api_clients = Table(
     Column("name", String(64), nullable=False),
     Column("key_hash", CHAR(64), nullable=False, unique=True),
     _created_at(),
+    # Key rotation and revocation (migration 0002).
+    Column("previous_key_hash", CHAR(64), nullable=True, unique=True),
+    Column("previous_key_expires_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint(
+        "(previous_key_hash IS NULL) = (previous_key_expires_at IS NULL)",
+        name="previous_key_expires",
+    ),
 )
 
 accounts = Table(
@@ -133,6 +141,6 @@ idempotency_keys = Table(
 )
 
 # The lock stripes (infrastructure/postgres/locking.py): empty tables ``s0000`` ...
-# in their own schema, created by migration 0002. Changing the count needs a migration.
+# in their own schema, created by migration 0003. Changing the count needs a migration.
 LOCK_STRIPES_SCHEMA = "account_locks"
 LOCK_STRIPES = 1024

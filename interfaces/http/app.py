@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import Route
 
+from domain.pagination import use_cursor_key
 from infrastructure.postgres import migrate
 from interfaces.container import Container
 from interfaces.http import errors, openapi
@@ -57,10 +58,15 @@ def create_app(
         lifespan=lifespan,
         # "/v1/accounts/" is no route of docs/api.md: a 404 problem, not a 307 to another URL.
         redirect_slashes=False,
+        generate_unique_id_function=openapi.operation_id,
     )
     container.wire(modules=[accounts, admin, transfers])
+    settings = container.settings()
+    if settings.cursor_secret is not None:
+        use_cursor_key(settings.cursor_secret.get_secret_value().encode())
     app.state.container = container
     app.state.admin_token = admin_token
+    app.state.body_read_timeout = settings.body_read_timeout
     app.state.readiness = readiness or database_readiness(container.engine())
     app.state.metrics = Metrics([container.transactions().counters])
 

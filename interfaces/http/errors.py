@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,8 +13,8 @@ from starlette.responses import Response
 
 from domain.errors import DomainError
 from interfaces.http.guards import HttpProblem
-from interfaces.http.problems import problem
-from interfaces.observability import current_request_id, one_line
+from interfaces.http.problems import ProblemResponse, problem
+from interfaces.observability import answered_with, current_request_id, one_line
 
 logger = logging.getLogger("banking.http")
 
@@ -108,11 +109,29 @@ def unexpected_response(error: Exception) -> Response:
     )
 
 
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def _noting_the_code(handler: Handler) -> Handler:
+    """``handler``, noting the problem code it answered for the movement metrics."""
+
+    async def answer(request: Request, error: Exception) -> Response:
+        response = await handler(request, error)
+        if isinstance(response, ProblemResponse):
+            answered_with(request.scope, response.code)
+        return response
+
+    return answer
+
+
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(DomainError, domain_error)
-    app.add_exception_handler(HttpProblem, http_problem)
-    app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(StarletteHTTPException, http_exception)
-    for error_type in UNAVAILABLE:
-        app.add_exception_handler(error_type, unavailable)
-    app.add_exception_handler(Exception, unexpected)
+    handlers: list[tuple[type[Exception], Handler]] = [
+        (DomainError, domain_error),
+        (HttpProblem, http_problem),
+        (RequestValidationError, validation_error),
+        (StarletteHTTPException, http_exception),
+        *((error_type, unavailable) for error_type in UNAVAILABLE),
+        (Exception, unexpected),
+    ]
+    for error_type, handler in handlers:
+        app.add_exception_handler(error_type, _noting_the_code(handler))

@@ -1,8 +1,9 @@
 """Checks that run after routing and before the body is parsed, in docs/api.md's order:
-authentication (401/403), body size (413), media type (415)."""
+authentication (401/403), body size (413) and read time (408), media type (415)."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from collections.abc import Callable, Coroutine
@@ -34,16 +35,27 @@ def bearer_token(request: Request) -> str | None:
 
 
 async def read_limited_body(request: Request) -> bytes:
-    """The body, refused as soon as it passes the limit, declared or streamed."""
+    """The body, refused as soon as it passes the size limit, declared or streamed, or
+    once it has taken longer than the read timeout to arrive: a client trickling its
+    body would otherwise hold its connection, and the server's, for as long as it likes."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise HttpProblem("payload_too_large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
+    seconds: float = request.app.state.body_read_timeout
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise HttpProblem("payload_too_large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise HttpProblem(
+                        "payload_too_large", f"bodies are limited to {MAX_BODY_BYTES} bytes"
+                    )
+                chunks.append(chunk)
+    except TimeoutError:
+        raise HttpProblem(
+            "request_timeout", f"the body did not arrive within {seconds:g} seconds"
+        ) from None
     body = b"".join(chunks)
     request._body = body  # Starlette's cache: the body parser reads it from here
     return body

@@ -16,8 +16,10 @@ STATUS_BY_CODE = {
     "forbidden": 403,
     "account_not_found": 404,
     "transfer_not_found": 404,
+    "client_not_found": 404,
     "not_found": 404,
     "method_not_allowed": 405,
+    "request_timeout": 408,
     "idempotency_key_in_progress": 409,
     "payload_too_large": 413,
     "unsupported_media_type": 415,
@@ -39,8 +41,10 @@ TITLES = {
     "forbidden": "Forbidden",
     "account_not_found": "Account not found",
     "transfer_not_found": "Transfer not found",
+    "client_not_found": "Client not found",
     "not_found": "Not found",
     "method_not_allowed": "Method not allowed",
+    "request_timeout": "Request timeout",
     "idempotency_key_in_progress": "Idempotency key in progress",
     "payload_too_large": "Payload too large",
     "unsupported_media_type": "Unsupported media type",
@@ -60,6 +64,7 @@ TITLES = {
 
 class ProblemResponse(JSONResponse):
     media_type = PROBLEM_MEDIA_TYPE
+    code = "internal_error"  # set on each response by ``problem``
 
 
 def problem(
@@ -83,4 +88,10 @@ def problem(
         all_headers["WWW-Authenticate"] = "Bearer"
     if status == 503:
         all_headers["Retry-After"] = "1"
-    return ProblemResponse(body, status_code=status, headers=all_headers)
+    if code == "request_timeout":
+        # The rest of the body may still be on its way: the connection cannot carry
+        # another request, so the server closes it after this answer.
+        all_headers["Connection"] = "close"
+    response = ProblemResponse(body, status_code=status, headers=all_headers)
+    response.code = code
+    return response

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from application.views import AccountView, EntryView, NewApiClient, PageView, TransferView
+from application.views import (
+    AccountView,
+    EntryView,
+    NewApiClient,
+    NewApiKey,
+    PageView,
+    RevokedClient,
+    TransferView,
+)
 
 
 def timestamp(moment: datetime) -> str:
@@ -62,6 +70,20 @@ def new_client(view: NewApiClient) -> dict[str, Any]:
         "api_key": view.api_key,
         "created_at": timestamp(view.created_at),
     }
+
+
+def new_key(view: NewApiKey) -> dict[str, Any]:
+    expires = view.previous_key_expires_at
+    return {
+        "client_id": str(view.client_id),
+        "api_key": view.api_key,
+        "created_at": timestamp(view.created_at),
+        "previous_key_expires_at": None if expires is None else timestamp(expires),
+    }
+
+
+def revoked_client(view: RevokedClient) -> dict[str, Any]:
+    return {"id": str(view.id), "name": view.name, "revoked_at": timestamp(view.revoked_at)}
 
 
 def _optional(value: object) -> str | None:

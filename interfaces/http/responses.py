@@ -18,11 +18,15 @@ _CANONICAL = __import__("re").compile(CANONICAL_UUID)
 _MEANINGS = {
     401: "No or a wrong credential (`unauthorized`).",
     403: "An API client's key on an admin route (`forbidden`).",
-    404: "The account or transfer does not exist, or belongs to another API client.",
+    404: "The account, transfer or API client does not exist (or, for an account or a"
+    " transfer, belongs to another API client).",
+    408: "The body did not arrive within the read timeout (`request_timeout`); the"
+    " connection is closed.",
     409: "The first request with this `Idempotency-Key` is still in flight.",
     413: "The body is over the size limit (`payload_too_large`).",
     415: "The body is not `application/json` (`unsupported_media_type`).",
     422: "The request is invalid (`validation_error`) or a business rule refused it.",
+    500: "An unexpected error (`internal_error`); quote `correlation_id` to the operator.",
     503: "Contention did not clear (`concurrency_conflict`) or the database is unavailable"
     " (`service_unavailable`); retry after `Retry-After` seconds.",
 }

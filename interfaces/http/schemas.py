@@ -6,13 +6,67 @@ import uuid
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic.config import JsonDict
 
 CANONICAL_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 Amount = Annotated[StrictInt, Field(ge=1, le=10**15, description="Minor units.", examples=[2500])]
 Currency = Annotated[StrictStr, Field(description="ISO 4217, upper case.", examples=["USD"])]
-Id = Annotated[StrictStr, Field(pattern=CANONICAL_UUID, description="A lower-case UUID.")]
+Id = Annotated[
+    StrictStr,
+    Field(
+        pattern=CANONICAL_UUID,
+        description="A lower-case UUID.",
+        json_schema_extra={"format": "uuid"},
+    ),
+]
+# RFC 3339 in UTC with a `Z` suffix, microseconds when not zero.
+Timestamp = Annotated[
+    str,
+    Field(json_schema_extra={"format": "date-time"}, examples=["2026-11-24T09:30:00.123456Z"]),
+]
+OptionalTimestamp = Annotated[
+    str | None,
+    Field(json_schema_extra={"format": "date-time"}, examples=["2026-11-24T10:30:00Z"]),
+]
 Description = Annotated[StrictStr | None, Field(default=None, max_length=256)]
+
+
+# Response examples, shown in /docs and in the OpenAPI document.
+ACCOUNT_EXAMPLE: JsonDict = {
+    "id": "0b5a4c1e-8f57-4c1b-9d7e-3a8f0f0f2c11",
+    "currency": "USD",
+    "balance": 7500,
+    "status": "active",
+    "reference": "customer-42",
+    "created_at": "2026-11-24T09:30:00.123456Z",
+    "version": 3,
+}
+TRANSFER_EXAMPLE: JsonDict = {
+    "id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+    "kind": "transfer",
+    "source_account_id": "0b5a4c1e-8f57-4c1b-9d7e-3a8f0f0f2c11",
+    "destination_account_id": "5d0c3a52-1f0e-4a55-8a6c-2b9e3c7d4e21",
+    "amount": 2500,
+    "currency": "USD",
+    "description": "rent",
+    "status": "posted",
+    "source_balance_after": 7500,
+    "destination_balance_after": 2500,
+    "created_at": "2026-11-24T09:31:00Z",
+}
+ENTRY_EXAMPLE: JsonDict = {
+    "id": "9b2f7f3c-43c5-4d8a-8d0e-5a1f0c9e6b11",
+    "transfer_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+    "account_id": "0b5a4c1e-8f57-4c1b-9d7e-3a8f0f0f2c11",
+    "amount": -2500,
+    "balance_after": 7500,
+    "created_at": "2026-11-24T09:31:00Z",
+}
+
+
+def _example(example: JsonDict) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": [example]})
 
 
 class Strict(BaseModel):
@@ -77,8 +131,10 @@ class AccountOut(BaseModel):
     balance: int
     status: Literal["active", "frozen", "closed"]
     reference: str | None
-    created_at: str = Field(examples=["2026-11-24T09:30:00.123456Z"])
+    created_at: Timestamp
     version: int
+
+    model_config = _example(ACCOUNT_EXAMPLE)
 
 
 class TransferOut(BaseModel):
@@ -92,7 +148,9 @@ class TransferOut(BaseModel):
     status: Literal["posted"]
     source_balance_after: int | None
     destination_balance_after: int | None
-    created_at: str
+    created_at: Timestamp
+
+    model_config = _example(TRANSFER_EXAMPLE)
 
 
 class EntryOut(BaseModel):
@@ -101,24 +159,87 @@ class EntryOut(BaseModel):
     account_id: uuid.UUID
     amount: int
     balance_after: int | None
-    created_at: str
+    created_at: Timestamp
+
+    model_config = _example(ENTRY_EXAMPLE)
 
 
 class AccountPage(BaseModel):
     data: list[AccountOut]
     next_cursor: str | None
 
+    model_config = _example({"data": [ACCOUNT_EXAMPLE], "next_cursor": "eyJzIjoi.Lw3k"})
+
 
 class EntryPage(BaseModel):
     data: list[EntryOut]
     next_cursor: str | None
+
+    model_config = _example({"data": [ENTRY_EXAMPLE], "next_cursor": None})
 
 
 class NewClientOut(BaseModel):
     id: uuid.UUID
     name: str
     api_key: str = Field(description="Shown once; only its hash is stored.")
-    created_at: str
+    created_at: Timestamp
+
+    model_config = _example(
+        {
+            "id": "3f2b8a61-2c1d-4e5f-9a7b-0c1d2e3f4a5b",
+            "name": "acme",
+            "api_key": "bk_mZ1eO9sXo8yQ0v3T4cJ7nW2pL5kH6gF1dS8aR0uY3iE",
+            "created_at": "2026-11-24T09:00:00Z",
+        }
+    )
+
+
+class RotateKeyBody(Strict):
+    overlap_seconds: Annotated[
+        StrictInt,
+        Field(
+            ge=0,
+            le=604_800,
+            description="How long the replaced key keeps working: 0 ends it at once; at"
+            " most 7 days.",
+        ),
+    ] = 3600
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"overlap_seconds": 3600}]}
+    )
+
+
+class NewKeyOut(BaseModel):
+    client_id: uuid.UUID
+    api_key: str = Field(description="Shown once; only its hash is stored.")
+    created_at: Timestamp
+    previous_key_expires_at: OptionalTimestamp = Field(
+        description="Until when the replaced key still works; null if it stopped at once."
+    )
+
+    model_config = _example(
+        {
+            "client_id": "3f2b8a61-2c1d-4e5f-9a7b-0c1d2e3f4a5b",
+            "api_key": "bk_Q4wE7rT1yU9iO3pA6sD2fG8hJ5kL0zX4cV7bN1mQ2wE",
+            "created_at": "2026-11-24T10:00:00Z",
+            "previous_key_expires_at": "2026-11-24T11:00:00Z",
+        }
+    )
+
+
+class RevokedClientOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    revoked_at: Timestamp
+
+    model_config = _example(
+        {
+            "id": "3f2b8a61-2c1d-4e5f-9a7b-0c1d2e3f4a5b",
+            "name": "acme",
+            "revoked_at": "2026-11-24T10:00:00Z",
+        }
+    )
 
 
 class Problem(BaseModel):

@@ -170,7 +170,7 @@ async def test_metrics_expose_latency_money_movements_retries_and_conflicts(
     assert metric(text, "banking_money_movements_total", **deposits) == 1
     transfers = {"kind": "transfer", "outcome": "posted"}
     assert metric(text, "banking_money_movements_total", **transfers) == 1
-    refused = {"kind": "transfer", "outcome": "422"}
+    refused = {"kind": "transfer", "outcome": "insufficient_funds"}
     assert metric(text, "banking_money_movements_total", **refused) == 1
     assert metric(text, "banking_unit_of_work_retries_total") >= 0
     assert metric(text, "banking_concurrency_conflicts_total") == 0
@@ -179,6 +179,58 @@ async def test_metrics_expose_latency_money_movements_retries_and_conflicts(
     assert 0 < metric(text, "banking_http_request_duration_seconds_sum", **route) < 30
     assert metric(text, "banking_http_request_duration_seconds_bucket", **route, le="+Inf") == 1
     assert source.id not in text  # routes are labelled by template, never by id
+
+
+def movements(text: str) -> dict[tuple[str, str], float]:
+    """Every ``banking_money_movements_total`` sample by (kind, outcome)."""
+    found = {}
+    for line in text.splitlines():
+        sample = SAMPLE.match(line)
+        if sample is not None and sample["name"] == "banking_money_movements_total":
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', sample["labels"] or ""))
+            found[labels["kind"], labels["outcome"]] = float(sample["value"])
+    return found
+
+
+async def test_only_requests_that_reach_the_use_case_count_as_movements_by_outcome_code(
+    api: httpx.AsyncClient,
+) -> None:
+    owner = await new_client(api)
+    source = await funded_account(api, owner, 100)  # one deposit, posted
+    destination = await open_account(api, owner, "EUR")
+    deposits = f"/v1/accounts/{source.id}/deposits"
+    json_type = {"Content-Type": "application/json"}
+    money = {"amount": 5, "currency": "USD"}
+
+    # Refused before the use case: none of these is a movement.
+    await api.post(deposits, json=money)  # 401
+    await api.put(deposits, json=money, headers=owner)  # 405
+    await api.post(deposits, content=b"x" * (65 * 1024), headers={**owner, **json_type})  # 413
+    await api.post(deposits, content=b"amount=5", headers=owner)  # 415
+    await api.post(deposits, content=b"{", headers={**owner, **json_type})  # malformed
+    await api.post(deposits, json={"amount": 0, "currency": "USD"}, headers=owner)  # schema
+    await api.post("/v1/transfers", json={"amount": 1}, headers=owner)
+    # Refused by the use case, each under its own code.
+    withdrawals = f"/v1/accounts/{source.id}/withdrawals"
+    await api.post(withdrawals, json={"amount": 999, "currency": "USD"}, headers=owner)
+    await api.post(withdrawals, json={"amount": 1, "currency": "ZZZ"}, headers=owner)
+    await api.post(
+        "/v1/transfers", json=transfer_body(source, destination, 1), headers=owner
+    )  # currency_mismatch
+    key = {**owner, "Idempotency-Key": "metrics-1"}
+    await api.post(withdrawals, json={"amount": 10, "currency": "USD"}, headers=key)
+    await api.post(withdrawals, json={"amount": 10, "currency": "USD"}, headers=key)
+
+    text = (await api.get("/metrics")).text
+
+    assert movements(text) == {
+        ("deposit", "posted"): 1,
+        ("withdrawal", "insufficient_funds"): 1,
+        ("withdrawal", "validation_error"): 1,
+        ("transfer", "currency_mismatch"): 1,
+        ("withdrawal", "posted"): 1,
+        ("withdrawal", "replayed"): 1,
+    }
 
 
 async def test_the_openapi_description_covers_every_route_with_an_example_per_body(
@@ -202,6 +254,8 @@ async def test_the_openapi_description_covers_every_route_with_an_example_per_bo
         ("POST", "/v1/transfers"),
         ("GET", "/v1/transfers/{transfer_id}"),
         ("POST", "/v1/admin/clients"),
+        ("POST", "/v1/admin/clients/{client_id}/keys"),
+        ("POST", "/v1/admin/clients/{client_id}/revoke"),
         ("GET", "/health/live"),
         ("GET", "/health/ready"),
     }
@@ -218,10 +272,14 @@ async def test_the_openapi_description_covers_every_route_with_an_example_per_bo
             for example in examples:
                 assert set(example) <= set(schema["properties"]), (path, example)
                 assert set(schema.get("required", [])) <= set(example), (path, example)
-    assert bodies == 5
+    assert bodies == 6
 
 
 def resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema a reference names; of an optional body, the body's."""
+    for option in schema.get("anyOf", []):
+        if "$ref" in option:
+            return resolve(spec, option)
     if "$ref" not in schema:
         return schema
     resolved: dict[str, Any] = spec["components"]["schemas"][schema["$ref"].split("/")[-1]]

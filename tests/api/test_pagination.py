@@ -214,3 +214,37 @@ async def test_a_cursor_of_another_list_is_422_not_a_page_of_this_one(
         assert cursor is not None
         response = await api.get(path, params={"after": cursor}, headers=owner)
         assert_problem(response, 422, "validation_error")
+
+
+def re_signed(cursor: str, position: list[Any]) -> str:
+    """``cursor`` with its position replaced and its signature kept."""
+    payload, _, mac = cursor.partition(".")
+    content = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return f"{forged(content['s'], position)}.{mac}"
+
+
+async def test_a_well_formed_cursor_the_service_did_not_sign_is_422(
+    api: httpx.AsyncClient,
+) -> None:
+    owner = await new_client(api)
+    account = await open_account(api, owner)
+    for amount in (1, 2, 3):
+        await deposit(api, account, amount)
+    path = f"/v1/accounts/{account.id}/entries"
+    issued = (await get_page(api, path, owner, limit=1))["next_cursor"]
+    assert issued is not None
+    scope = f"entries:{account.id}"
+
+    for cursor in [
+        # Beyond a 32-bit version: once a 500 from the database, never a page.
+        forged(scope, [2147483648]),
+        forged(scope, [2**63]),
+        forged(scope, [1]),  # in range and well formed, but never issued
+        re_signed(issued, [1]),  # an issued cursor whose position was edited
+        re_signed(issued, [2147483648]),
+        f"{forged(scope, [1])}.{'A' * 22}",
+    ]:
+        response = await api.get(path, params={"after": cursor}, headers=owner)
+        assert_problem(response, 422, "validation_error")
+
+    assert len((await get_page(api, path, owner, after=issued))["data"]) == 2

@@ -17,6 +17,7 @@ from infrastructure.postgres.engine import libpq_url
 from infrastructure.postgres.tables import metadata
 from interfaces.cli import main
 
+HEAD = "0003_lock_stripes"
 TABLES = {"api_clients", "accounts", "transfers", "entries", "idempotency_keys"}
 
 
@@ -109,10 +110,11 @@ def test_db_commands_report_upgrade_and_list_history(empty_database_url: str) ->
     history = runner.invoke(main, ["db", "history"], env=env)
 
     assert (before.exit_code, before.output) == (0, "<base> (no migrations applied)\n")
-    assert (upgraded.exit_code, upgraded.output) == (0, "Schema at 0001 (head).\n")
-    assert (after.exit_code, after.output) == (0, "0001 (head)\n")
+    assert (upgraded.exit_code, upgraded.output) == (0, f"Schema at {HEAD} (head).\n")
+    assert (after.exit_code, after.output) == (0, f"{HEAD} (head)\n")
     assert history.exit_code == 0
-    assert history.output.startswith("<base> -> 0001 (head), Initial schema")
+    assert history.output.startswith(f"0002_key_rotation -> {HEAD} (head), Lock stripes")
+    assert "<base> -> 0001, Initial schema" in history.output
     assert table_names(empty_database_url) == TABLES
 
 
@@ -208,3 +210,47 @@ def test_db_sql_of_a_range_that_runs_nothing_says_so() -> None:
     assert same.exit_code == 1
     assert same.output.startswith("Error: nothing to run from 0001 to 0001: ")
     assert same.output.count("\n") == 1
+
+
+def test_key_rotation_keeps_existing_keys_and_its_downgrade_keeps_revoked_keys_dead(
+    empty_database_url: str,
+) -> None:
+    engine = sa.create_engine(empty_database_url, poolclass=sa.pool.NullPool)
+    live, revoked = "a" * 64, "b" * 64
+    try:
+        migrate.upgrade(empty_database_url, "0001")
+        with engine.begin() as connection:
+            for name, key_hash in (("live", live), ("revoked", revoked)):
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO api_clients (id, name, key_hash, created_at)"
+                        " VALUES (gen_random_uuid(), :name, :key_hash, now())"
+                    ),
+                    {"name": name, "key_hash": key_hash},
+                )
+
+        migrate.upgrade(empty_database_url, HEAD)
+        with engine.begin() as connection:
+            rows = connection.execute(
+                sa.text(
+                    "SELECT key_hash, previous_key_hash, previous_key_expires_at, revoked_at"
+                    " FROM api_clients ORDER BY name"
+                )
+            ).all()
+            assert [tuple(row) for row in rows] == [
+                (live, None, None, None),
+                (revoked,) + (None,) * 3,
+            ]
+            connection.execute(
+                sa.text("UPDATE api_clients SET revoked_at = now() WHERE name = 'revoked'")
+            )
+
+        migrate.downgrade(empty_database_url, "0001")
+        with engine.begin() as connection:
+            result = connection.execute(sa.text("SELECT name, key_hash FROM api_clients"))
+            hashes: dict[str, str] = {row.name: row.key_hash for row in result}
+        assert hashes["live"] == live
+        assert hashes["revoked"] not in (revoked, live)
+        assert len(hashes["revoked"]) == 64
+    finally:
+        engine.dispose()

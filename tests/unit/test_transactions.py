@@ -103,11 +103,16 @@ async def test_a_spent_budget_is_a_concurrency_conflict_with_nothing_written() -
 async def test_business_errors_are_not_retried() -> None:
     subject = Subject(MemoryStore(), failures=0)
     bodies = 0
-    with pytest.raises(InsufficientFundsError):
+
+    async def refuse() -> None:
+        nonlocal bodies
         async for uow in subject.transactions.attempts():
             async with uow:
                 bodies += 1
                 raise InsufficientFundsError()
+
+    with pytest.raises(InsufficientFundsError):
+        await refuse()
     assert bodies == 1
     assert subject.transactions.counters.retries == 0
 

@@ -3,7 +3,7 @@
 from typing import Annotated
 
 from dependency_injector.wiring import inject
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from application.accounts import AccountService
@@ -35,6 +35,7 @@ from interfaces.http.schemas import (
     OpenAccountBody,
     TransferOut,
 )
+from interfaces.observability import reached_use_case
 
 router = APIRouter(
     prefix="/v1/accounts",
@@ -43,8 +44,8 @@ router = APIRouter(
     responses=problems(401, 503),
 )
 # A body sent to a route that takes none is still size- and type-checked.
-STATUS_CHANGE = problems(404, 413, 415, 422)
-MOVE_MONEY = replayable(404, 409, 413, 415, 422)
+STATUS_CHANGE = problems(404, 408, 413, 415, 422)
+MOVE_MONEY = replayable(404, 408, 409, 413, 415, 422)
 
 Client = Annotated[ClientIdentity, Depends(current_client)]
 Accounts = Annotated[AccountService, Depends(Provide[Container.accounts])]
@@ -54,7 +55,10 @@ Limit = Annotated[int, Query(ge=1, le=200)]
 
 
 @router.post(
-    "", status_code=201, response_model=AccountOut, responses=replayable(409, 413, 415, 422)
+    "",
+    status_code=201,
+    response_model=AccountOut,
+    responses=replayable(408, 409, 413, 415, 422),
 )
 @inject
 async def open_account(
@@ -112,12 +116,14 @@ async def close_account(account_id: str, client: Client, accounts: Accounts) -> 
 )
 @inject
 async def deposit(
+    request: Request,
     account_id: str,
     body: MoveMoneyBody,
     client: Client,
     payments: Payments,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    reached_use_case(request.scope, "deposit")
     command = Deposit(
         client.id,
         path_id(account_id),
@@ -135,12 +141,14 @@ async def deposit(
 )
 @inject
 async def withdraw(
+    request: Request,
     account_id: str,
     body: MoveMoneyBody,
     client: Client,
     payments: Payments,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    reached_use_case(request.scope, "withdrawal")
     command = Withdraw(
         client.id,
         path_id(account_id),

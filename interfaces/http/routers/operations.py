@@ -15,13 +15,13 @@ router = APIRouter(tags=["operations"])
 # HEAD too: load balancers often probe with it.
 @router.get("/health/live")
 @router.head("/health/live", include_in_schema=False)
-async def live() -> JSONResponse:
+async def health_live() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
 @router.get("/health/ready", responses=problems(503))
 @router.head("/health/ready", include_in_schema=False)
-async def ready(request: Request) -> Response:
+async def health_ready(request: Request) -> Response:
     """Ready when the database answers and its schema is at the head migration."""
     if await request.app.state.readiness():
         return JSONResponse({"status": "ok"})

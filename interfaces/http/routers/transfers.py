@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated
 
 from dependency_injector.wiring import inject
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from application.commands import GetTransfer, TransferFunds
@@ -19,6 +19,7 @@ from interfaces.http.guards import ClientRoute, current_client
 from interfaces.http.provide import Provide
 from interfaces.http.responses import IdempotencyKey, created, path_id, problems, replayable
 from interfaces.http.schemas import TransferBody, TransferOut
+from interfaces.observability import reached_use_case
 
 router = APIRouter(
     prefix="/v1/transfers",
@@ -29,15 +30,20 @@ router = APIRouter(
 
 
 @router.post(
-    "", status_code=201, response_model=TransferOut, responses=replayable(404, 409, 413, 415, 422)
+    "",
+    status_code=201,
+    response_model=TransferOut,
+    responses=replayable(404, 408, 409, 413, 415, 422),
 )
 @inject
-async def transfer(
+async def create_transfer(
+    request: Request,
     body: TransferBody,
     client: Annotated[ClientIdentity, Depends(current_client)],
     payments: Annotated[PaymentService, Depends(Provide[Container.payments])],
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    reached_use_case(request.scope, "transfer")
     command = TransferFunds(
         client.id,
         uuid.UUID(body.source_account_id),

@@ -1,6 +1,7 @@
 """Slow and oversized uploads over real sockets, against ``banking serve`` (one worker):
 clients that trickle their headers or body hold no worker and no database connection
-while they wait, so every other request is served as usual; an oversized body is
+while they wait, so every other request is served as usual; a body still incomplete
+after the read timeout is answered 408 and its connection closed; an oversized body is
 answered 413 as soon as the server knows, not after it has arrived."""
 
 from __future__ import annotations
@@ -27,12 +28,26 @@ SLOW_HEADERS = 10
 TRICKLE_SECONDS = 0.1  # between two bytes of a slow client
 HONEST = 60
 HONEST_CEILING_SECONDS = 2.0  # generous for 2 shared cores; a blocked worker takes >3 s
+READ_TIMEOUT = 2.0  # BANKING_BODY_READ_TIMEOUT of the server the tricklers outlast
 
 
 @pytest.fixture
-def server(pg_targets: PgTargets, env: dict[str, str], workdir: Path) -> Iterator[Server]:
+def read_timeout() -> float:
+    """Long enough for the slow clients that do finish their body (test below)."""
+    return 60.0
+
+
+@pytest.fixture
+def server(
+    pg_targets: PgTargets, env: dict[str, str], workdir: Path, read_timeout: float
+) -> Iterator[Server]:
     with pg_targets.database("primary") as url:
-        configured = {**env, "BANKING_DATABASE_URL": url, "BANKING_ADMIN_TOKEN": ADMIN_TOKEN}
+        configured = {
+            **env,
+            "BANKING_DATABASE_URL": url,
+            "BANKING_ADMIN_TOKEN": ADMIN_TOKEN,
+            "BANKING_BODY_READ_TIMEOUT": str(read_timeout),
+        }
         with serving(configured, workdir) as server:
             yield server
 
@@ -153,6 +168,63 @@ async def test_slow_clients_do_not_hold_up_anybody_else(
     assert statuses == [201] * SLOW_BODIES + [200] * SLOW_HEADERS
     final = await http.get(f"/v1/accounts/{account}", headers=headers)
     assert final.json()["balance"] == (HONEST // 2) * 100 + SLOW_BODIES
+
+
+@pytest.mark.parametrize("read_timeout", [READ_TIMEOUT])
+async def test_tricklers_get_408_and_lose_their_connection_while_others_are_served(
+    server: Server, http: httpx.AsyncClient
+) -> None:
+    headers, account = await tenant_with_account(http)
+    deposit = json.dumps({"amount": 1, "currency": "USD"}).encode()
+    path = f"/v1/accounts/{account}/deposits"
+
+    async def trickler() -> tuple[int, str, float, bytes]:
+        """Sends a byte every TRICKLE_SECONDS, forever; the server's answer ends it."""
+        head = request_head(
+            "POST",
+            path,
+            headers,
+            **{"Content-Type": "application/json", "Content-Length": str(len(deposit))},
+        )
+        async with RawConnection(server.base) as connection:
+            started = time.perf_counter()
+            await connection.send(head)
+
+            async def forever() -> None:
+                with contextlib.suppress(ConnectionError):
+                    for byte in range(len(deposit) - 1):  # never the last one
+                        await connection.send(deposit[byte : byte + 1])
+                        await asyncio.sleep(TRICKLE_SECONDS)
+                    await asyncio.sleep(3600)
+
+            sender = asyncio.create_task(forever())
+            try:
+                status, response_headers, body = await connection.response(within=30)
+                assert response_headers["content-type"] == "application/problem+json"
+                elapsed = time.perf_counter() - started
+                after = await asyncio.wait_for(connection.reader.read(), timeout=5)
+            finally:
+                sender.cancel()
+            return status, json.loads(body)["code"], elapsed, after
+
+    slow = [asyncio.create_task(trickler()) for _ in range(SLOW_BODIES)]
+    await asyncio.sleep(0.5)  # every trickler is connected and mid-body
+
+    latencies = []
+    for _ in range(HONEST):
+        started = time.perf_counter()
+        response = await http.post(path, json={"amount": 100, "currency": "USD"}, headers=headers)
+        assert response.status_code == 201, response.text
+        latencies.append(time.perf_counter() - started)
+    results = await asyncio.gather(*slow)
+
+    assert max(latencies) < HONEST_CEILING_SECONDS, sorted(latencies)[-5:]
+    for status, code, elapsed, after in results:
+        assert (status, code) == (408, "request_timeout")
+        assert READ_TIMEOUT <= elapsed < READ_TIMEOUT + HONEST_CEILING_SECONDS
+        assert after == b""  # the server closed the connection: nothing more, no hang
+    final = await http.get(f"/v1/accounts/{account}", headers=headers)
+    assert final.json()["balance"] == HONEST * 100  # no trickler posted anything
 
 
 async def test_a_10_mb_upload_is_answered_413_before_it_is_sent(

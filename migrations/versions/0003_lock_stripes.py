@@ -1,7 +1,7 @@
 """Lock stripes: empty tables that money-moving transactions lock before their snapshot.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003_lock_stripes
+Revises: 0002_key_rotation
 Create Date: 2026-12-07
 
 See infrastructure/postgres/locking.py and docs/adr/007. They hold no rows, so the
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0002"
-down_revision: str | None = "0001"
+revision: str = "0003_lock_stripes"
+down_revision: str | None = "0002_key_rotation"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
