@@ -279,8 +279,11 @@ class TransactionExecutor:
         try:
             await flush(batch.tx, batch.writes)
             await batch.tx.commit()
-        except IdempotencyKeyTakenError:
-            await self._blame_taken_keys(batch, committing)
+        except IdempotencyKeyTakenError as error:
+            if len(committing) == 1:  # the lone member's key, no need to look
+                _settle(committing[0].settled, error)
+            else:
+                await self._blame_taken_keys(batch, committing)
             return
         except Exception as error:
             for turn in committing:

@@ -32,21 +32,20 @@ NOW = datetime(2026, 5, 17, 12, 30, 45, 123456, tzinfo=UTC)
 class Storage:
     """Fresh units of work of one adapter: one that writes, and a read-only one."""
 
-    def __init__(self, request: pytest.FixtureRequest) -> None:
-        if request.param == "memory":
+    def __init__(self, adapter: str, engine: AsyncEngine) -> None:
+        if adapter == "memory":
             store = MemoryStore()
             self.unit_of_work: Callable[[], UnitOfWork] = lambda: InMemoryUnitOfWork(store)
             self.read_unit_of_work: Callable[[], UnitOfWork] = self.unit_of_work
         else:
-            engine: AsyncEngine = request.getfixturevalue("engine")
             executor = TransactionExecutor(engine, StripeLocks())
             self.unit_of_work = lambda: PostgresUnitOfWork(executor, ())
             self.read_unit_of_work = lambda: ReadUnitOfWork(executor)
 
 
 @pytest.fixture(params=["memory", "postgres"])
-def storage(request: pytest.FixtureRequest) -> Storage:
-    return Storage(request)
+def storage(request: pytest.FixtureRequest, engine: AsyncEngine) -> Storage:
+    return Storage(request.param, engine)
 
 
 async def seed_client(storage: Storage) -> ApiClient:

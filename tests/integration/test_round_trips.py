@@ -1,7 +1,7 @@
-"""Statements per operation on the hot path, counted with SQLAlchemy's cursor events.
+"""Round trips per operation on the hot path, counted with SQLAlchemy's cursor events.
 
-BEGIN and COMMIT are sent by the driver itself and are not cursor executions: add two
-round trips to each count for the full picture (and one for the pool's pre-ping).
+The service sends BEGIN (with its SET LOCAL settings and lock stripes) and COMMIT
+itself, so every round trip is counted here, but for the pool's pre-ping.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def counted_statements(engine: AsyncEngine) -> Iterator[list[str]]:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
-async def test_a_transfer_takes_five_statements(engine: AsyncEngine) -> None:
+async def test_a_transfer_takes_five_round_trips(engine: AsyncEngine) -> None:
     subject = postgres_bank(engine)
     client, (source, destination) = await open_accounts(subject.bank, 2, 1_000)
 
@@ -39,11 +39,11 @@ async def test_a_transfer_takes_five_statements(engine: AsyncEngine) -> None:
         await subject.bank.payments.transfer(TransferFunds(client, source, destination, 5, "USD"))
 
     assert statements == [
-        "SELECT pg_advisory_lock(key) FROM",  # before the transaction: other processes
+        "BEGIN ISOLATION LEVEL",  # with SET LOCAL and the stripes: waits before the snapshot
         "SELECT accounts.id, accounts.owner_id,",  # both accounts, locked, one statement
         "WITH updated AS",  # both balances and the transfer
         "INSERT INTO entries",  # both entries
-        "SELECT pg_advisory_unlock_all()",  # after the commit
+        "COMMIT",
     ]
 
 
@@ -63,10 +63,12 @@ async def test_an_idempotency_key_adds_one_insert_and_a_repeat_reads_the_stored_
     assert len(first) == 5
     assert first[2].startswith("WITH updated AS")
     # The repeat's effect rolls back with its refused record; then the outcome is read.
-    assert replay[-3:] == [
+    assert replay[-5:] == [
         "WITH updated AS",
-        "SELECT pg_advisory_unlock_all()",
+        "ROLLBACK",
+        "BEGIN ISOLATION LEVEL",
         "SELECT idempotency_keys.client_id, idempotency_keys.key,",
+        "ROLLBACK",  # a read-only snapshot has nothing to commit
     ]
 
 
