@@ -31,8 +31,8 @@ FROM ids, locked GROUP BY ids.src, ids.dst \gset
 UPDATE accounts
 SET balance = changes.balance, status = changes.status, version = changes.version
 FROM (VALUES
-        (:src::uuid, :src_version::integer, :src_after::bigint, 'active', :src_next::integer),
-        (:dst::uuid, :dst_version::integer, :dst_after::bigint, 'active', :dst_next::integer)
+        (:src::uuid, :src_version::bigint, :src_after::bigint, 'active', :src_next::bigint),
+        (:dst::uuid, :dst_version::bigint, :dst_after::bigint, 'active', :dst_next::bigint)
      ) AS changes (id, loaded_version, balance, status, version)
 WHERE accounts.id = changes.id AND accounts.version = changes.loaded_version;
 INSERT INTO transfers (id, kind, source_account_id, destination_account_id, amount,
@@ -43,7 +43,7 @@ RETURNING id AS transfer_id \gset
 INSERT INTO entries (id, transfer_id, account_id, amount, currency, balance_after,
                      account_version, created_at)
 VALUES (gen_random_uuid(), :transfer_id::uuid, :src::uuid, -:amount::bigint, 'USD',
-        :src_after::bigint, :src_next::integer, now()),
+        :src_after::bigint, :src_next::bigint, now()),
        (gen_random_uuid(), :transfer_id::uuid, :dst::uuid, :amount::bigint, 'USD',
-        :dst_after::bigint, :dst_next::integer, now());
+        :dst_after::bigint, :dst_next::bigint, now());
 COMMIT;

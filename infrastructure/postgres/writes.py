@@ -99,8 +99,8 @@ _UPDATE_ACCOUNTS = """updated AS (
     UPDATE accounts
     SET balance = changes.balance, status = changes.status, version = changes.version
     FROM unnest(
-        CAST(:account_ids AS uuid[]), CAST(:loaded_versions AS integer[]),
-        CAST(:balances AS bigint[]), CAST(:statuses AS varchar[]), CAST(:versions AS integer[])
+        CAST(:account_ids AS uuid[]), CAST(:loaded_versions AS bigint[]),
+        CAST(:balances AS bigint[]), CAST(:statuses AS varchar[]), CAST(:versions AS bigint[])
     ) AS changes (id, loaded_version, balance, status, version)
     WHERE accounts.id = changes.id AND accounts.version = changes.loaded_version
     RETURNING accounts.id
@@ -128,7 +128,7 @@ _INSERT_ENTRIES = text(
     SELECT * FROM unnest(
         CAST(:id AS uuid[]), CAST(:transfer_id AS uuid[]), CAST(:account_id AS uuid[]),
         CAST(:amount AS bigint[]), CAST(:currency AS char(3)[]),
-        CAST(:balance_after AS bigint[]), CAST(:account_version AS integer[]),
+        CAST(:balance_after AS bigint[]), CAST(:account_version AS bigint[]),
         CAST(:created_at AS timestamptz[])
     )
     """

@@ -17,7 +17,7 @@ from infrastructure.postgres.engine import libpq_url
 from infrastructure.postgres.tables import metadata
 from interfaces.cli import main
 
-HEAD = "0003_lock_stripes"
+HEAD = "0004_bigint_versions"
 TABLES = {"api_clients", "accounts", "transfers", "entries", "idempotency_keys"}
 
 
@@ -113,7 +113,10 @@ def test_db_commands_report_upgrade_and_list_history(empty_database_url: str) ->
     assert (upgraded.exit_code, upgraded.output) == (0, f"Schema at {HEAD} (head).\n")
     assert (after.exit_code, after.output) == (0, f"{HEAD} (head)\n")
     assert history.exit_code == 0
-    assert history.output.startswith(f"0002_key_rotation -> {HEAD} (head), Lock stripes")
+    assert history.output.startswith(
+        f"0003_lock_stripes -> {HEAD} (head), Account versions as BIGINT"
+    )
+    assert "0002_key_rotation -> 0003_lock_stripes, Lock stripes" in history.output
     assert "<base> -> 0001, Initial schema" in history.output
     assert table_names(empty_database_url) == TABLES
 
@@ -252,5 +255,149 @@ def test_key_rotation_keeps_existing_keys_and_its_downgrade_keeps_revoked_keys_d
         assert hashes["live"] == live
         assert hashes["revoked"] not in (revoked, live)
         assert len(hashes["revoked"]) == 64
+    finally:
+        engine.dispose()
+
+
+TOP = 2**31 - 1  # INTEGER's last value
+
+
+def _populated_at_0003(url: str) -> sa.Engine:
+    """A database at 0003 whose books hold an account at INTEGER's last version."""
+    migrate.upgrade(url, "0003_lock_stripes")
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    client, settlement, a1, a2, deposit, transfer = (
+        f"00000000-0000-0000-0000-{n:012x}" for n in (0xC, 0xF0, 0xA1, 0xA2, 0xB1, 0xB2)
+    )
+    statements: list[tuple[str, list[dict[str, Any]]]] = [
+        (
+            "INSERT INTO api_clients (id, name, key_hash, created_at)"
+            " VALUES (:id, 'acme', repeat('a', 64), now())",
+            [{"id": client}],
+        ),
+        (
+            "INSERT INTO accounts (id, owner_id, currency, kind, status, balance, version,"
+            " created_at) VALUES (:id, :owner, 'USD', :kind, 'active', :balance, :version, now())",
+            [
+                {"id": a1, "owner": client, "kind": "customer", "balance": 70, "version": TOP},
+                {"id": a2, "owner": client, "kind": "customer", "balance": 30, "version": 2},
+                {"id": settlement, "owner": None, "kind": "settlement", "balance": 0, "version": 1},
+            ],
+        ),
+        (
+            "INSERT INTO transfers (id, kind, source_account_id, destination_account_id,"
+            " amount, currency, status, created_at)"
+            " VALUES (:id, :kind, :source, :destination, :amount, 'USD', 'posted', now())",
+            [
+                {
+                    "id": deposit,
+                    "kind": "deposit",
+                    "source": settlement,
+                    "destination": a1,
+                    "amount": 100,
+                },
+                {"id": transfer, "kind": "transfer", "source": a1, "destination": a2, "amount": 30},
+            ],
+        ),
+        (
+            "INSERT INTO entries (id, transfer_id, account_id, amount, currency, balance_after,"
+            " account_version, created_at)"
+            " VALUES (gen_random_uuid(), :transfer, :account, :amount, 'USD', :after, :version,"
+            " now())",
+            [
+                {
+                    "transfer": deposit,
+                    "account": settlement,
+                    "amount": -100,
+                    "after": None,
+                    "version": None,
+                },
+                {
+                    "transfer": deposit,
+                    "account": a1,
+                    "amount": 100,
+                    "after": 100,
+                    "version": TOP - 1,
+                },
+                {"transfer": transfer, "account": a1, "amount": -30, "after": 70, "version": TOP},
+                {"transfer": transfer, "account": a2, "amount": 30, "after": 30, "version": 2},
+            ],
+        ),
+    ]
+    with engine.begin() as connection:
+        for statement, rows in statements:
+            connection.execute(sa.text(statement), rows)
+    return engine
+
+
+def _version_types(connection: sa.Connection) -> dict[str, str]:
+    rows = connection.execute(
+        sa.text(
+            "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns"
+            " WHERE (table_name, column_name) IN"
+            " (('accounts', 'version'), ('entries', 'account_version'))"
+        )
+    )
+    return {str(name): str(data_type) for name, data_type in rows}
+
+
+def _books(connection: sa.Connection) -> list[Any]:
+    return [
+        connection.execute(sa.text(f"SELECT * FROM {table} ORDER BY 1")).all()
+        for table in ("api_clients", "accounts", "transfers", "entries", "idempotency_keys")
+    ]
+
+
+def test_bigint_versions_keep_a_populated_ledger_and_refuse_a_downgrade_that_cannot_fit(
+    empty_database_url: str,
+) -> None:
+    # Given books at 0003 with an account at INTEGER's last version
+    engine = _populated_at_0003(empty_database_url)
+    runner = CliRunner()
+    env = {"BANKING_DATABASE_URL": empty_database_url}
+    try:
+        with engine.connect() as connection:
+            before = _books(connection)
+            assert set(_version_types(connection).values()) == {"integer"}
+
+        # When it is upgraded to 0004
+        migrate.upgrade(empty_database_url, "0004_bigint_versions")
+
+        # Then both version columns are BIGINT and every row is as it was
+        with engine.begin() as connection:
+            assert set(_version_types(connection).values()) == {"bigint"}
+            assert _books(connection) == before
+            # ... and the account can pass INTEGER's last version
+            connection.execute(
+                sa.text("UPDATE accounts SET version = version + 1 WHERE version = :top"),
+                {"top": TOP},
+            )
+            beyond = _books(connection)
+
+        # When a downgrade would have to squeeze that version back into INTEGER
+        refused = runner.invoke(main, ["db", "downgrade", "0003_lock_stripes", "--yes"], env=env)
+
+        # Then it is refused in one line that names the account, and nothing changed
+        assert refused.exit_code == 1
+        assert refused.output == (
+            "Error: cannot downgrade 0004_bigint_versions: account"
+            " 00000000-0000-0000-0000-0000000000a1 is at version 2147483648, beyond INTEGER"
+            " (at most 2147483647); nothing was changed\n"
+        )
+        assert migrate.current(empty_database_url) == ("0004_bigint_versions",)
+        with engine.connect() as connection:
+            assert set(_version_types(connection).values()) == {"bigint"}
+            assert _books(connection) == beyond
+
+        # When every version fits again, the downgrade goes through and keeps every row
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text("UPDATE accounts SET version = :top WHERE version > :top"),
+                {"top": TOP},
+            )
+        migrate.downgrade(empty_database_url, "0003_lock_stripes")
+        with engine.connect() as connection:
+            assert set(_version_types(connection).values()) == {"integer"}
+            assert _books(connection) == before
     finally:
         engine.dispose()
