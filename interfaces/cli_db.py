@@ -82,18 +82,24 @@ def downgrade(revision: str, yes: bool) -> None:
     with _database(get_settings()) as url:
         plan = migrate.plan_downgrade(url, revision)
         if plan.drops_data and not yes:
-            _confirm_data_loss(revision, plan)
+            _confirm_data_loss(plan)
         migrate.downgrade(url, revision)
         click.echo(f"Schema at {_describe_revisions(migrate.current(url))}.")
 
 
-def _confirm_data_loss(revision: str, plan: migrate.DowngradePlan) -> None:
+def _confirm_data_loss(plan: migrate.DowngradePlan) -> None:
     held = ", ".join(f"{table} {rows:,}" for table, rows in plan.rows.items())
     total = sum(plan.rows.values())
+    # One migration per line: their descriptions hold commas and colons of their own.
+    if len(plan.undone) == 1:
+        undoes, added = f"undoes {plan.undone[0]}.", "this migration"
+    else:
+        listed = "".join(f"\n  {migration}" for migration in plan.undone)
+        undoes, added = f"undoes {len(plan.undone)} migrations, newest first:{listed}", "they"
     loss = (
-        f"Downgrading to {revision} undoes {', '.join(plan.undone)} on a database that holds"
-        f" {total:,} {'row' if total == 1 else 'rows'} ({held}); what those migrations added"
-        " is dropped with its data."
+        f"Downgrading to {plan.target} {undoes}\nThe database holds {total:,}"
+        f" {'row' if total == 1 else 'rows'} ({held}); what {added} added is dropped with"
+        " its data."
     )
     if not sys.stdin.isatty():
         raise click.ClickException(f"{loss}\nNothing was changed: pass --yes to go ahead.")

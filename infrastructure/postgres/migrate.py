@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,8 +54,9 @@ def alembic_config(
 
 @dataclass(frozen=True)
 class DowngradePlan:
-    """What ``downgrade(url, target)`` would undo, and the rows the database holds now."""
+    """What ``downgrade(url, revision)`` would undo, and the rows the database holds now."""
 
+    target: str  # the revision it would leave the database at, e.g. "0001" or "<base>"
     undone: tuple[str, ...]  # e.g. "0001 (Initial schema)", newest first
     rows: dict[str, int]  # per non-empty table, alembic_version aside
 
@@ -79,9 +80,16 @@ def plan_downgrade(url: str | URL, revision: str) -> DowngradePlan:
     scripts = ScriptDirectory.from_config(alembic_config())
     stamped = current(url)
     with _revision_errors():
-        undone = scripts.iterate_revisions(stamped, revision, select_for_downgrade=True)
-        described = tuple(_describe(script) for script in undone)
-    return DowngradePlan(undone=described, rows=_rows_per_table(url) if described else {})
+        undone = list(scripts.iterate_revisions(stamped, revision, select_for_downgrade=True))
+    described = tuple(_describe(script) for script in undone)
+    # A relative REVISION ("-1") or "base" named as the revision it resolves to, so
+    # that an operator asked to confirm sees where the schema would end up.
+    below = _as_tuple(undone[-1].down_revision) if undone else stamped
+    return DowngradePlan(
+        target=", ".join(below) or "<base>",
+        undone=described,
+        rows=_rows_per_table(url) if described else {},
+    )
 
 
 def offline_sql(revision: str = "head") -> str:
@@ -152,6 +160,12 @@ async def connection_is_at_head(connection: AsyncConnection) -> bool:
     """For a readiness probe that already holds a pooled connection."""
     stamped = await connection.run_sync(_current)
     return set(stamped) == set(heads())
+
+
+def _as_tuple(revisions: str | Sequence[str] | None) -> tuple[str, ...]:
+    if revisions is None:
+        return ()
+    return (revisions,) if isinstance(revisions, str) else tuple(revisions)
 
 
 def _describe(script: Script) -> str:

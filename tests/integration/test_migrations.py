@@ -145,20 +145,47 @@ def _with_one_client(url: str) -> None:
         )
 
 
+def _chain() -> list[str]:
+    """The revisions as the scripts define them, newest first: the tests below step down
+    the real chain, whatever migrations are added to it later."""
+    scripts = ScriptDirectory.from_config(migrate.alembic_config())
+    return [script.revision for script in scripts.walk_revisions()]
+
+
+def _described(revision: str) -> str:
+    script = ScriptDirectory.from_config(migrate.alembic_config()).get_revision(revision)
+    assert script is not None
+    return f"{revision} ({script.doc.rstrip('.')})"
+
+
+def test_the_chain_is_one_line_from_0001_to_a_single_head() -> None:
+    # The downgrade tests step down this chain; a branch would make "-1" ambiguous.
+    chain = _chain()
+    assert migrate.heads() == (chain[0],)
+    assert chain[-1] == "0001"
+    assert len(chain) >= 3
+
+
 def test_a_downgrade_that_drops_data_needs_yes_off_a_terminal(database_url: str) -> None:
     # Given a database at head that holds a row
     _with_one_client(database_url)
     runner = CliRunner()
     env = {"BANKING_DATABASE_URL": database_url}
+    chain = _chain()
 
     # When it is downgraded to base without --yes, from a script (stdin is no terminal)
     refused = runner.invoke(main, ["db", "downgrade", "base"], env=env)
 
-    # Then nothing changed, and the refusal says what would be lost and how to go ahead
+    # Then nothing changed, and the refusal names every migration it would undo (newest
+    # first, one a line), what would be lost and how to go ahead
     assert refused.exit_code == 1
-    assert "undoes 0001 (Initial schema" in refused.output
-    assert "holds 1 row (api_clients 1)" in refused.output
-    assert refused.output.endswith("Nothing was changed: pass --yes to go ahead.\n")
+    listed = "".join(f"\n  {_described(revision)}" for revision in chain)
+    assert refused.output == (
+        f"Error: Downgrading to <base> undoes {len(chain)} migrations, newest first:{listed}\n"
+        "The database holds 1 row (api_clients 1); what they added is dropped with its data.\n"
+        "Nothing was changed: pass --yes to go ahead.\n"
+    )
+    assert "\n  0001 (Initial schema" in refused.output
     assert migrate.is_at_head(database_url)
     assert table_names(database_url) == TABLES
 
@@ -173,22 +200,28 @@ def test_a_downgrade_that_drops_data_needs_yes_off_a_terminal(database_url: str)
 def test_downgrade_takes_minus_one_as_alembic_users_type_it(database_url: str) -> None:
     runner = CliRunner()
     env = {"BANKING_DATABASE_URL": database_url}
+    head, below_head, two_below = _chain()[:3]
 
-    # A database without rows loses nothing: no confirmation is needed
+    # A database without rows loses nothing: no confirmation is needed; -1 is one step
     stepped = runner.invoke(main, ["db", "downgrade", "-1"], env=env)
-    assert (stepped.exit_code, stepped.output) == (
-        0,
-        "Schema at <base> (no migrations applied).\n",
-    )
+    assert (stepped.exit_code, stepped.output) == (0, f"Schema at {below_head}.\n")
 
-    # And before or after an option
+    # With a row, -1 asks first, naming the one migration it undoes and where it ends
     migrate.upgrade(database_url)
     _with_one_client(database_url)
-    confirmed = runner.invoke(main, ["db", "downgrade", "--yes", "-1"], env=env)
-    assert (confirmed.exit_code, confirmed.output) == (
-        0,
-        "Schema at <base> (no migrations applied).\n",
+    refused = runner.invoke(main, ["db", "downgrade", "-1"], env=env)
+    assert refused.exit_code == 1
+    assert refused.output.startswith(
+        f"Error: Downgrading to {below_head} undoes {_described(head)}.\n"
+        "The database holds 1 row (api_clients 1); what this migration added is dropped"
     )
+    assert migrate.is_at_head(database_url)
+
+    # And it is taken before or after an option, one step each time
+    confirmed = runner.invoke(main, ["db", "downgrade", "--yes", "-1"], env=env)
+    assert (confirmed.exit_code, confirmed.output) == (0, f"Schema at {below_head}.\n")
+    confirmed = runner.invoke(main, ["db", "downgrade", "-1", "--yes"], env=env)
+    assert (confirmed.exit_code, confirmed.output) == (0, f"Schema at {two_below}.\n")
 
 
 def test_db_sql_of_a_downward_range_prints_the_downgrade() -> None:
