@@ -94,8 +94,8 @@ def test_a_server_banking_did_not_start_is_used_and_left_running(
     env: dict[str, str], workdir: Path
 ) -> None:
     data_dir = workdir / "pg"
-    created = banking(env, workdir, "db", "upgrade")  # the data directory, at head
-    assert created.returncode == 0, created.stderr
+    with serving(env, workdir) as first:  # only `serve` creates the data directory
+        assert first.stop() == 0
     foreign = pg_ctl_start(data_dir)
 
     with serving(env, workdir) as server:
