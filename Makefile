@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck contracts unit reliability wheel-check clean bench bench-quick
+.PHONY: install run test test-pgbouncer lint typecheck contracts unit reliability wheel-check clean bench bench-quick
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ contracts: install
 
 test: lint typecheck contracts
 	$(BIN)/pytest
+
+# The API and integration suites once more, through a PgBouncer in transaction mode in
+# front of the embedded test server (tests/pgbouncer.py); skipped, with the reason, where
+# the pgbouncer binary is missing (.ci/run installs it).
+test-pgbouncer: install
+	BANKING_TEST_TARGETS=pgbouncer $(BIN)/pytest tests/api tests/integration -k pgbouncer
 
 unit: install
 	$(BIN)/pytest tests/unit

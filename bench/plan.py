@@ -50,6 +50,9 @@ class Plan:
     # (`--flame`).
     flame_concurrency: int | None = None
     flame_dir: str | None = None
+    # The service reaches PostgreSQL through a PgBouncer in transaction mode
+    # (`--pgbouncer`); pgbench and the application layer still connect directly.
+    pgbouncer: bool = False
 
     @property
     def seeded_accounts(self) -> int:

@@ -40,6 +40,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--serve-command",
         help="instead of `<venv>/bin/banking serve` (gets --host/--port/--workers)",
     )
+    parser.add_argument(
+        "--pgbouncer",
+        action="store_true",
+        help="the service connects through a PgBouncer in transaction mode",
+    )
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument(
         "--flame",
@@ -66,6 +71,7 @@ def build_plan(args: argparse.Namespace) -> Plan:
         flame_concurrency=args.flame,
         flame_dir=str(args.results),
         workers=args.workers,
+        pgbouncer=args.pgbouncer,
         generator_processes=args.generator_processes,
         systems=chosen,
         **overrides,

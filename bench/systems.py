@@ -14,9 +14,12 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from subprocess import PIPE, Popen, TimeoutExpired
 from typing import Any
+
+from sqlalchemy.engine import make_url
 
 from bench import loadgen_runner
 from bench.checks import reconcile
@@ -38,6 +41,7 @@ from bench.seed import create_client_row, seed_accounts
 from bench.server import BenchServer
 from bench.service import Service
 from bench.stats import percentiles_ms, rate
+from tests.pgbouncer import pgbouncer
 
 
 class Books:
@@ -153,7 +157,12 @@ class HttpService:
     def __init__(self, server: BenchServer, plan: Plan, command: str | None) -> None:
         self.plan = plan
         self.books = Books(server, "service", plan.seeded_accounts)
-        self.service = Service(self.books.url, plan.workers, server.root / "service.log", command)
+        self._pooler = ExitStack()
+        url = self.books.url
+        if plan.pgbouncer:
+            pooled = self._pooler.enter_context(pgbouncer(make_url(server.url)))
+            url = pooled.set(database=make_url(url).database).render_as_string(False)
+        self.service = Service(url, plan.workers, server.root / "service.log", command)
         try:
             self.service.start()
             client_id, self.api_key = self.service.create_client("bench")
@@ -231,7 +240,10 @@ class HttpService:
         return [process.pid] if process else []
 
     def close(self) -> None:
-        self.service.stop()
+        try:
+            self.service.stop()
+        finally:
+            self._pooler.close()
 
 
 def http_summary(generated: dict[str, Any], ok: str) -> dict[str, Any]:
