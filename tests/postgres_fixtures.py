@@ -7,7 +7,12 @@ Every test that asks for a database runs once per server target:
   server in a temporary directory, in memory where /dev/shm allows (deleted at the
   end of the session);
 - ``system``: ``postgresql://postgres@127.0.0.1:5432/postgres`` when it answers,
-  else the tests are skipped with the reason.
+  else the tests are skipped with the reason;
+- ``pgbouncer``: the ``primary`` server through a PgBouncer in transaction mode
+  (``tests/pgbouncer.py``), only when ``BANKING_TEST_TARGETS`` names it: ``make test``
+  runs the API and integration suites through it once more.
+
+``BANKING_TEST_TARGETS`` (comma-separated, default ``primary,system``) chooses them.
 
 A server is started (or probed) the first time a test needs it and kept until the end of
 the session. Migrating takes far longer than copying a database, so each target gets one
@@ -52,10 +57,11 @@ from infrastructure.postgres import migrate
 from infrastructure.postgres.embedded import EmbeddedPostgres
 from infrastructure.postgres.engine import create_engine, libpq_url, psycopg_url
 from infrastructure.settings import Settings
+from tests.pgbouncer import PgBouncerMissing, pgbouncer
 
 SYSTEM_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 PROBE_TIMEOUT_SECONDS = 2
-TARGETS = ("primary", "system")
+TARGETS = tuple(os.environ.get("BANKING_TEST_TARGETS", "primary,system").split(","))
 
 
 class PgServer:
@@ -66,9 +72,13 @@ class PgServer:
     leaves databases whose lock anyone can take: the next session drops them.
     """
 
-    def __init__(self, name: str, url: URL, *, throwaway: bool) -> None:
+    def __init__(
+        self, name: str, url: URL, *, throwaway: bool, client_url: URL | None = None
+    ) -> None:
         self.name = name
         self.url = url
+        # Where the tests connect, when not straight to the server (through a pooler).
+        self.client_url = client_url or url
         self.id = uuid.uuid4().hex[:8]
         # FILE_COPY checkpoints the whole server: on our own in-memory, fsync-less server
         # that is nearly free and clones faster than WAL_LOG; on a shared server it
@@ -79,7 +89,7 @@ class PgServer:
         self._drop_orphans()
 
     def url_for(self, database: str) -> str:
-        return self.url.set(database=database).render_as_string(hide_password=False)
+        return self.client_url.set(database=database).render_as_string(hide_password=False)
 
     def connect(self) -> psycopg.Connection[Any]:
         """Another autocommit connection, for a thread of its own (``via=``)."""
@@ -208,13 +218,22 @@ class PgTargets:
         if target in self._unreachable:
             pytest.skip(self._unreachable[target])
         if target not in self._servers:
-            launcher = _primary_server() if target == "primary" else _system_server()
             try:
-                url, throwaway = self._stack.enter_context(launcher)
+                if target == "pgbouncer":
+                    primary = self.server("primary")
+                    url, throwaway = primary.url, True
+                    try:
+                        client_url = self._stack.enter_context(pgbouncer(url))
+                    except PgBouncerMissing as missing:
+                        pytest.skip(str(missing))
+                else:
+                    launcher = _primary_server() if target == "primary" else _system_server()
+                    url, throwaway = self._stack.enter_context(launcher)
+                    client_url = None
             except pytest.skip.Exception as skipped:
                 self._unreachable[target] = skipped.msg or f"{target} is unreachable"
                 raise
-            server = PgServer(target, url, throwaway=throwaway)
+            server = PgServer(target, url, throwaway=throwaway, client_url=client_url)
             self._stack.callback(server.close)
             self._servers[target] = server
         return self._servers[target]
@@ -225,7 +244,8 @@ class PgTargets:
             server = self.server(target)
             name = server.create_database(kind="template")
             self._stack.callback(server.drop_database, name)
-            migrate.upgrade(server.url_for(name), "head")
+            # Straight to the server: the template is set up, not tested.
+            migrate.upgrade(server.url.set(database=name), "head")
             self._templates[target] = name
         return self._templates[target]
 
