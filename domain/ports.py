@@ -91,8 +91,13 @@ class IdempotencyRepository(Protocol):
         """
         ...
 
-    async def purge(self, created_before: datetime) -> int:
-        """Forget records older than ``created_before``; returns how many."""
+    async def purge(self, created_before: datetime, limit: int) -> int:
+        """Forget at most ``limit`` of the records older than ``created_before``, oldest
+        first; returns how many.
+
+        Fewer than ``limit`` means none are left, or another transaction is purging
+        right now (storage shared by several processes lets one purge at a time).
+        """
         ...
 
 

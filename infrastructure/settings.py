@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal, Self
 
@@ -59,6 +60,12 @@ class Settings(BaseSettings):
     # A request body must arrive in full within this time, or the request is answered
     # 408 and the connection closed: a client trickling its body holds nothing longer.
     body_read_timeout: float = Field(default=10.0, gt=0)
+    # Idempotency keys are kept this many hours (the contract promises at least 24),
+    # then purged in the background every `idempotency_purge_interval` seconds, at most
+    # `idempotency_purge_batch` keys per transaction.
+    idempotency_retention_hours: float = Field(default=24.0, ge=24)
+    idempotency_purge_interval: float = Field(default=300.0, gt=0)
+    idempotency_purge_batch: int = Field(default=1000, gt=0)
 
     @field_validator("database_url", "admin_token", "cursor_secret", mode="before")
     @classmethod
@@ -79,6 +86,10 @@ class Settings(BaseSettings):
         return TransactionSettings(
             statement_timeout_ms=self.statement_timeout_ms, lock_timeout_ms=self.lock_timeout_ms
         )
+
+    @property
+    def idempotency_retention(self) -> timedelta:
+        return timedelta(hours=self.idempotency_retention_hours)
 
     @property
     def retry_policy(self) -> RetryPolicy:

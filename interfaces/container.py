@@ -8,6 +8,7 @@ from application.accounts import AccountService
 from application.clients import ClientService
 from application.ledger import LedgerQueries
 from application.payments import PaymentService
+from application.retention import IdempotencyRetention
 from application.transactions import RetryPolicy, Transactions
 from infrastructure.currencies import Iso4217Catalog
 from infrastructure.memory.store import MemoryStore
@@ -64,6 +65,13 @@ class Container(containers.DeclarativeContainer):
         new_id,
         providers.Object(new_api_secret),
         key_cache_ttl=settings.provided.api_key_cache_ttl,
+    )
+    idempotency_retention = providers.Singleton(
+        IdempotencyRetention,
+        transactions,
+        clock,
+        retention=settings.provided.idempotency_retention,
+        batch=settings.provided.idempotency_purge_batch,
     )
 
 

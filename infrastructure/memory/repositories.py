@@ -155,13 +155,16 @@ class MemoryIdempotencyRepository:
             raise IdempotencyKeyTakenError()
         self._state.idempotency[slot] = record
 
-    async def purge(self, created_before: datetime) -> int:
-        expired = [
-            slot
-            for slot, record in self._state.idempotency.items()
-            if record.created_at < created_before
-        ]
-        for slot in expired:
+    async def purge(self, created_before: datetime, limit: int) -> int:
+        expired = sorted(
+            (
+                (record.created_at, slot)
+                for slot, record in self._state.idempotency.items()
+                if record.created_at < created_before
+            ),
+            key=lambda expiry: expiry[0],
+        )[:limit]
+        for _, slot in expired:
             del self._state.idempotency[slot]
         return len(expired)
 

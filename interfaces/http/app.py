@@ -13,7 +13,7 @@ from starlette.routing import Route
 from domain.pagination import use_cursor_key
 from infrastructure.postgres import migrate
 from interfaces.container import Container
-from interfaces.http import errors, openapi
+from interfaces.http import background, errors, openapi
 from interfaces.http.routers import accounts, admin, operations, transfers
 from interfaces.observability import Metrics, RequestContextMiddleware, one_line
 
@@ -47,7 +47,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        purge = background.purge_idempotency_keys(container.idempotency_retention())
+        interval = container.settings().idempotency_purge_interval
+        async with background.running(interval, purge, "idempotency key purge"):
+            yield
         if container.database_url():
             await container.engine().dispose()  # close the pool's connections
 

@@ -142,8 +142,8 @@ async def test_idempotency_records_round_trip_and_are_unique(storage: Storage) -
     with pytest.raises(IdempotencyKeyTakenError):
         await add_again()
     async with storage.unit_of_work() as uow:
-        assert await uow.idempotency.purge(NOW) == 0
-        assert await uow.idempotency.purge(datetime.now(UTC)) == 1
+        assert await uow.idempotency.purge(NOW, limit=10) == 0
+        assert await uow.idempotency.purge(datetime.now(UTC), limit=10) == 1
         await uow.commit()
 
 

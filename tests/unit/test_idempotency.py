@@ -167,8 +167,11 @@ async def test_records_older_than_the_cutoff_are_purged(bank: Bank, store: Memor
     (record,) = store.state.idempotency.values()
 
     async with InMemoryUnitOfWork(store) as uow:
-        assert await uow.idempotency.purge(record.created_at) == 0
-        assert await uow.idempotency.purge(record.created_at + timedelta(microseconds=1)) == 1
+        assert await uow.idempotency.purge(record.created_at, limit=10) == 0
+        assert (
+            await uow.idempotency.purge(record.created_at + timedelta(microseconds=1), limit=10)
+            == 1
+        )
         await uow.commit()
 
     again = await bank.payments.withdraw(Withdraw(client, source, 1, "USD", idempotency_key="old"))
