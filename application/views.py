@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from domain.account import Account
@@ -53,7 +53,7 @@ class AccountView:
             "balance": self.balance,
             "status": self.status,
             "reference": self.reference,
-            "created_at": self.created_at.isoformat(),
+            "created_at": timestamp(self.created_at),
             "version": self.version,
         }
 
@@ -120,7 +120,7 @@ class TransferView:
             "status": self.status,
             "source_balance_after": self.source_balance_after,
             "destination_balance_after": self.destination_balance_after,
-            "created_at": self.created_at.isoformat(),
+            "created_at": timestamp(self.created_at),
         }
 
     @classmethod
@@ -159,6 +159,16 @@ class EntryView:
             balance_after=entry.balance_after,
             created_at=entry.created_at,
         )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "transfer_id": str(self.transfer_id),
+            "account_id": str(self.account_id),
+            "amount": self.amount,
+            "balance_after": self.balance_after,
+            "created_at": timestamp(self.created_at),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +212,11 @@ class RevokedClient:
     id: uuid.UUID
     name: str
     revoked_at: datetime
+
+
+def timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with a Z, microseconds always shown: the API's one format."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _optional_str(value: uuid.UUID | None) -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from application.views import (
@@ -13,50 +12,13 @@ from application.views import (
     PageView,
     RevokedClient,
     TransferView,
+    timestamp,
 )
 
-
-def timestamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def account(view: AccountView) -> dict[str, Any]:
-    return {
-        "id": str(view.id),
-        "currency": view.currency,
-        "balance": view.balance,
-        "status": view.status,
-        "reference": view.reference,
-        "created_at": timestamp(view.created_at),
-        "version": view.version,
-    }
-
-
-def transfer(view: TransferView) -> dict[str, Any]:
-    return {
-        "id": str(view.id),
-        "kind": view.kind,
-        "source_account_id": _optional(view.source_account_id),
-        "destination_account_id": _optional(view.destination_account_id),
-        "amount": view.amount,
-        "currency": view.currency,
-        "description": view.description,
-        "status": view.status,
-        "source_balance_after": view.source_balance_after,
-        "destination_balance_after": view.destination_balance_after,
-        "created_at": timestamp(view.created_at),
-    }
-
-
-def entry(view: EntryView) -> dict[str, Any]:
-    return {
-        "id": str(view.id),
-        "transfer_id": str(view.transfer_id),
-        "account_id": str(view.account_id),
-        "amount": view.amount,
-        "balance_after": view.balance_after,
-        "created_at": timestamp(view.created_at),
-    }
+# One JSON shape per resource: the view's own, which idempotent replays store too.
+account = AccountView.to_json
+transfer = TransferView.to_json
+entry = EntryView.to_json
 
 
 def page(view: PageView[Any], item: Any) -> dict[str, Any]:
@@ -84,7 +46,3 @@ def new_key(view: NewApiKey) -> dict[str, Any]:
 
 def revoked_client(view: RevokedClient) -> dict[str, Any]:
     return {"id": str(view.id), "name": view.name, "revoked_at": timestamp(view.revoked_at)}
-
-
-def _optional(value: object) -> str | None:
-    return None if value is None else str(value)

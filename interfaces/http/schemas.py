@@ -8,9 +8,14 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from pydantic.config import JsonDict
 
+from application.validation import MAX_AMOUNT, MAX_CLIENT_NAME, MAX_DESCRIPTION, MAX_REFERENCE
+from domain.api_client import MAX_KEY_OVERLAP
+
 CANONICAL_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
-Amount = Annotated[StrictInt, Field(ge=1, le=10**15, description="Minor units.", examples=[2500])]
+Amount = Annotated[
+    StrictInt, Field(ge=1, le=MAX_AMOUNT, description="Minor units.", examples=[2500])
+]
 Currency = Annotated[StrictStr, Field(description="ISO 4217, upper case.", examples=["USD"])]
 Id = Annotated[
     StrictStr,
@@ -29,7 +34,7 @@ OptionalTimestamp = Annotated[
     str | None,
     Field(json_schema_extra={"format": "date-time"}, examples=["2026-11-24T10:30:00Z"]),
 ]
-Description = Annotated[StrictStr | None, Field(default=None, max_length=256)]
+Description = Annotated[StrictStr | None, Field(default=None, max_length=MAX_DESCRIPTION)]
 
 
 # Response examples, shown in /docs and in the OpenAPI document.
@@ -75,7 +80,7 @@ class Strict(BaseModel):
 
 class OpenAccountBody(Strict):
     currency: Currency
-    reference: Annotated[StrictStr | None, Field(default=None, max_length=128)] = None
+    reference: Annotated[StrictStr | None, Field(default=None, max_length=MAX_REFERENCE)] = None
 
     model_config = ConfigDict(
         extra="forbid",
@@ -120,7 +125,7 @@ class TransferBody(Strict):
 
 
 class CreateClientBody(Strict):
-    name: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    name: Annotated[StrictStr, Field(min_length=1, max_length=MAX_CLIENT_NAME)]
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "acme"}]})
 
@@ -199,7 +204,7 @@ class RotateKeyBody(Strict):
         StrictInt,
         Field(
             ge=0,
-            le=604_800,
+            le=int(MAX_KEY_OVERLAP.total_seconds()),
             description="How long the replaced key keeps working: 0 ends it at once; at"
             " most 7 days.",
         ),

@@ -21,7 +21,7 @@ from application.commands import (
 from application.ledger import LedgerQueries
 from application.payments import PaymentService
 from application.views import ClientIdentity
-from domain.pagination import PageRequest
+from domain.pagination import MAX_PAGE_SIZE, PageRequest
 from interfaces.container import Container
 from interfaces.http import render
 from interfaces.http.guards import ClientRoute, current_client
@@ -51,7 +51,7 @@ Client = Annotated[ClientIdentity, Depends(current_client)]
 Accounts = Annotated[AccountService, Depends(Provide[Container.accounts])]
 Payments = Annotated[PaymentService, Depends(Provide[Container.payments])]
 Ledger = Annotated[LedgerQueries, Depends(Provide[Container.ledger])]
-Limit = Annotated[int, Query(ge=1, le=200)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 
 
 @router.post(
