@@ -25,6 +25,7 @@ contracts: install
 
 test: lint typecheck contracts
 	$(BIN)/pytest
+	$(MAKE) --no-print-directory test-pgbouncer
 
 # The API and integration suites once more, through a PgBouncer in transaction mode in
 # front of the embedded test server (tests/pgbouncer.py); skipped, with the reason, where
