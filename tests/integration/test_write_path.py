@@ -268,3 +268,33 @@ async def test_a_movement_queued_behind_a_blocked_batch_does_not_wait_for_it(
     await stuck  # the lock is gone: the stuck movement commits too
     assert waited < 1.0, f"the free movement waited {waited:.2f} s for the blocked batch"
     assert await violations(engine) == []
+
+
+async def test_callers_that_go_away_mid_transaction_leave_the_executor_working(
+    engine: AsyncEngine, locks: AccountLocks
+) -> None:
+    """Requests cancelled at every stage (queued, in their turn, waiting for the commit)
+    neither wedge the batches of the others nor leave money half-moved."""
+    subject = postgres_bank(engine, locks=locks)
+    client, ids = await open_accounts(subject.bank, 4, 10_000)
+
+    async def transfer(n: int) -> None:
+        await subject.bank.payments.transfer(
+            TransferFunds(client, ids[n % 4], ids[(n + 1) % 4], 1, "USD")
+        )
+
+    for round_ in range(20):
+        tasks = [asyncio.create_task(transfer(n)) for n in range(16)]
+        await asyncio.sleep(0.0005 * round_)
+        for task in tasks[::3]:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # The executor still serves: a plain transfer completes at once.
+    await asyncio.wait_for(transfer(0), timeout=5)
+    assert await violations(engine) == []
+    balances = [
+        (await subject.bank.accounts.get(GetAccount(client, account_id))).balance
+        for account_id in ids
+    ]
+    assert sum(balances) == 40_000
