@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test test-pgbouncer lint typecheck contracts unit reliability wheel-check clean bench bench-quick
+.PHONY: install run test test-portable test-pgbouncer lint typecheck contracts unit reliability wheel-check clean bench bench-quick
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,13 @@ contracts: install
 
 test: lint typecheck contracts
 	$(BIN)/pytest
-	$(MAKE) --no-print-directory test-pgbouncer
+	$(MAKE) --no-print-directory test-portable test-pgbouncer
+
+# The API suite once more on the embedded server with the lock strategy an engine
+# without LOCK TABLE gets (BANKING_ACCOUNT_LOCKS=portable, docs/adr/008); the
+# integration suites already run under both strategies.
+test-portable: install
+	BANKING_ACCOUNT_LOCKS=portable $(BIN)/pytest tests/api -k postgres-primary
 
 # The API and integration suites once more, through a PgBouncer in transaction mode in
 # front of the embedded test server (tests/pgbouncer.py); skipped, with the reason, where
