@@ -4,16 +4,44 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from enum import Enum
+from types import NoneType, UnionType
+from typing import Any, Generic, Self, TypeVar, get_args, get_type_hints
 
-from domain.account import Account
+from domain.account import Account, AccountStatus
 from domain.pagination import Page
-from domain.transfer import Entry, Transfer, TransferKind
+from domain.transfer import Entry, Transfer, TransferKind, TransferStatus
 
 S = TypeVar("S")
 T = TypeVar("T")
+
+
+class JsonShape:
+    """A view whose fields are its resource's JSON shape, the one representation of it:
+    the API writes ``to_json``, an idempotent replay is stored as it and read back with
+    ``from_json``, and the OpenAPI schema is derived from the same fields
+    (``interfaces/http/schemas.py``). Ids are strings, timestamps RFC 3339 in UTC with a
+    Z, enumerations their values."""
+
+    __slots__ = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {field.name: _encode(getattr(self, field.name)) for field in fields(self)}  # type: ignore[arg-type]
+
+    @classmethod
+    def field_types(cls) -> dict[str, Any]:
+        """Each field's type, in order: the shape that the API documents."""
+        hints = get_type_hints(cls)
+        return {field.name: hints[field.name] for field in fields(cls)}  # type: ignore[arg-type]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self:
+        hints = get_type_hints(cls)
+        return cls(
+            **{field.name: _decode(hints[field.name], data[field.name]) for field in fields(cls)}  # type: ignore[arg-type]
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,11 +53,11 @@ class Completed(Generic[T]):
 
 
 @dataclass(frozen=True, slots=True)
-class AccountView:
+class AccountView(JsonShape):
     id: uuid.UUID
     currency: str
     balance: int
-    status: str
+    status: AccountStatus
     reference: str | None
     created_at: datetime
     version: int
@@ -40,38 +68,15 @@ class AccountView:
             id=account.id,
             currency=account.currency,
             balance=account.balance,
-            status=account.status.value,
+            status=account.status,
             reference=account.reference,
             created_at=account.created_at,
             version=account.version,
         )
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": str(self.id),
-            "currency": self.currency,
-            "balance": self.balance,
-            "status": self.status,
-            "reference": self.reference,
-            "created_at": timestamp(self.created_at),
-            "version": self.version,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> AccountView:
-        return cls(
-            id=uuid.UUID(data["id"]),
-            currency=data["currency"],
-            balance=data["balance"],
-            status=data["status"],
-            reference=data["reference"],
-            created_at=datetime.fromisoformat(data["created_at"]),
-            version=data["version"],
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class TransferView:
+class TransferView(JsonShape):
     """A transfer as one caller may see it.
 
     The settlement side of a deposit or withdrawal is shown as None, and a balance
@@ -79,13 +84,13 @@ class TransferView:
     """
 
     id: uuid.UUID
-    kind: str
+    kind: TransferKind
     source_account_id: uuid.UUID | None
     destination_account_id: uuid.UUID | None
     amount: int
     currency: str
     description: str | None
-    status: str
+    status: TransferStatus
     source_balance_after: int | None
     destination_balance_after: int | None
     created_at: datetime
@@ -96,52 +101,21 @@ class TransferView:
         is_withdrawal = transfer.kind is TransferKind.WITHDRAWAL
         return cls(
             id=transfer.id,
-            kind=transfer.kind.value,
+            kind=transfer.kind,
             source_account_id=None if is_deposit else transfer.source_account_id,
             destination_account_id=None if is_withdrawal else transfer.destination_account_id,
             amount=transfer.money.amount,
             currency=transfer.money.currency,
             description=transfer.description,
-            status=transfer.status.value,
+            status=transfer.status,
             source_balance_after=transfer.debit.balance_after if owns_source else None,
             destination_balance_after=transfer.credit.balance_after if owns_destination else None,
             created_at=transfer.created_at,
         )
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": str(self.id),
-            "kind": self.kind,
-            "source_account_id": _optional_str(self.source_account_id),
-            "destination_account_id": _optional_str(self.destination_account_id),
-            "amount": self.amount,
-            "currency": self.currency,
-            "description": self.description,
-            "status": self.status,
-            "source_balance_after": self.source_balance_after,
-            "destination_balance_after": self.destination_balance_after,
-            "created_at": timestamp(self.created_at),
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TransferView:
-        return cls(
-            id=uuid.UUID(data["id"]),
-            kind=data["kind"],
-            source_account_id=_optional_uuid(data["source_account_id"]),
-            destination_account_id=_optional_uuid(data["destination_account_id"]),
-            amount=data["amount"],
-            currency=data["currency"],
-            description=data["description"],
-            status=data["status"],
-            source_balance_after=data["source_balance_after"],
-            destination_balance_after=data["destination_balance_after"],
-            created_at=datetime.fromisoformat(data["created_at"]),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class EntryView:
+class EntryView(JsonShape):
     id: uuid.UUID
     transfer_id: uuid.UUID
     account_id: uuid.UUID
@@ -159,16 +133,6 @@ class EntryView:
             balance_after=entry.balance_after,
             created_at=entry.created_at,
         )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": str(self.id),
-            "transfer_id": str(self.transfer_id),
-            "account_id": str(self.account_id),
-            "amount": self.amount,
-            "balance_after": self.balance_after,
-            "created_at": timestamp(self.created_at),
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,9 +183,25 @@ def timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _optional_str(value: uuid.UUID | None) -> str | None:
-    return None if value is None else str(value)
+def _encode(value: object) -> object:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return timestamp(value)
+    if isinstance(value, Enum):
+        return value.value
+    return value
 
 
-def _optional_uuid(value: str | None) -> uuid.UUID | None:
-    return None if value is None else uuid.UUID(value)
+def _decode(hint: Any, value: object) -> object:
+    if value is None:
+        return None
+    if isinstance(hint, UnionType):  # X | None
+        (hint,) = (arg for arg in get_args(hint) if arg is not NoneType)
+    if hint is uuid.UUID:
+        return uuid.UUID(str(value))
+    if hint is datetime:
+        return datetime.fromisoformat(str(value))
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return hint(value)
+    return value

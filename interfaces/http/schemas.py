@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, create_model
 from pydantic.config import JsonDict
 
 from application.validation import MAX_AMOUNT, MAX_CLIENT_NAME, MAX_DESCRIPTION, MAX_REFERENCE
+from application.views import AccountView, EntryView, JsonShape, TransferView
 from domain.api_client import MAX_KEY_OVERLAP
 
 CANONICAL_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
@@ -130,57 +131,31 @@ class CreateClientBody(Strict):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "acme"}]})
 
 
-class AccountOut(BaseModel):
-    id: uuid.UUID
-    currency: str
-    balance: int
-    status: Literal["active", "frozen", "closed"]
-    reference: str | None
-    created_at: Timestamp
-    version: int
-
-    model_config = _example(ACCOUNT_EXAMPLE)
+def _shape_of(view: type[JsonShape], example: JsonDict) -> type[BaseModel]:
+    """The documented schema of a resource, derived from the view whose fields are its
+    JSON shape (``application/views.py``): written once, there."""
+    fields: dict[str, Any] = {name: (kind, ...) for name, kind in view.field_types().items()}
+    name = view.__name__.removesuffix("View") + "Out"
+    model: type[BaseModel] = create_model(name, __config__=_example(example), **fields)
+    return model
 
 
-class TransferOut(BaseModel):
-    id: uuid.UUID
-    kind: Literal["transfer", "deposit", "withdrawal"]
-    source_account_id: uuid.UUID | None
-    destination_account_id: uuid.UUID | None
-    amount: int
-    currency: str
-    description: str | None
-    status: Literal["posted"]
-    source_balance_after: int | None
-    destination_balance_after: int | None
-    created_at: Timestamp
-
-    model_config = _example(TRANSFER_EXAMPLE)
+AccountOut = _shape_of(AccountView, ACCOUNT_EXAMPLE)
+TransferOut = _shape_of(TransferView, TRANSFER_EXAMPLE)
+EntryOut = _shape_of(EntryView, ENTRY_EXAMPLE)
 
 
-class EntryOut(BaseModel):
-    id: uuid.UUID
-    transfer_id: uuid.UUID
-    account_id: uuid.UUID
-    amount: int
-    balance_after: int | None
-    created_at: Timestamp
-
-    model_config = _example(ENTRY_EXAMPLE)
+def _page_of(item: type[BaseModel], example: JsonDict) -> type[BaseModel]:
+    name = item.__name__.removesuffix("Out") + "Page"
+    items: Any = list[item]  # type: ignore[valid-type]
+    page: type[BaseModel] = create_model(
+        name, __config__=_example(example), data=(items, ...), next_cursor=(str | None, ...)
+    )
+    return page
 
 
-class AccountPage(BaseModel):
-    data: list[AccountOut]
-    next_cursor: str | None
-
-    model_config = _example({"data": [ACCOUNT_EXAMPLE], "next_cursor": "eyJzIjoi.Lw3k"})
-
-
-class EntryPage(BaseModel):
-    data: list[EntryOut]
-    next_cursor: str | None
-
-    model_config = _example({"data": [ENTRY_EXAMPLE], "next_cursor": None})
+AccountPage = _page_of(AccountOut, {"data": [ACCOUNT_EXAMPLE], "next_cursor": "eyJzIjoi.Lw3k"})
+EntryPage = _page_of(EntryOut, {"data": [ENTRY_EXAMPLE], "next_cursor": None})
 
 
 class NewClientOut(BaseModel):
