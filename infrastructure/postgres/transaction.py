@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from psycopg.pq import TransactionStatus
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 
@@ -60,10 +59,13 @@ class Transaction:
         # Autocommit at the driver: the transaction is ours to begin and end.
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._connection: AsyncConnection | None = None
+        # From BEGIN until a COMMIT went through: what ``close`` must roll back.
+        self._open = False
 
     async def begin(self, statements: str) -> None:
         with translated_errors():
             self._connection = await self._engine.connect()
+            self._open = True
             await self._connection.exec_driver_sql(statements)
 
     async def execute(self, statement: Executable, parameters: Any = None) -> Any:
@@ -81,6 +83,7 @@ class Transaction:
 
     async def commit(self) -> None:
         await self.run("COMMIT")
+        self._open = False
 
     async def close(self) -> None:
         """Roll back whatever is open and return the connection.
@@ -93,9 +96,8 @@ class Transaction:
         if connection is None:
             return
         try:
-            raw = await connection.get_raw_connection()
-            driver = raw.driver_connection
-            if driver is not None and driver.info.transaction_status != TransactionStatus.IDLE:
+            if self._open:
+                self._open = False
                 await connection.exec_driver_sql("ROLLBACK")
         except Exception as error:
             logger.warning("discarding a connection that could not be cleaned up: %s", error)

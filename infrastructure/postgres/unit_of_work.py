@@ -55,7 +55,14 @@ class PostgresUnitOfWork:
                 _end(turn, committed=False)  # the turn came, but its caller went away
             raise
         if isinstance(started, Batch):
-            self._share = _Share(started)
+            share = self._share = _Share(started)
+            # Made once per unit of work: the block may use them many times.
+            self._accounts_repository = PostgresAccountRepository(
+                share, self._pending, share, self._executor.known_settlements
+            )
+            self._transfers_repository = PostgresTransferRepository(share, self._pending)
+            self._clients_repository = PostgresApiClientRepository(share)
+            self._idempotency_repository = PostgresIdempotencyRepository(share, self._pending)
         else:
             # No batch will come (it could not begin): the first use of this unit of
             # work raises why, inside the caller's block, where the retry loop sees it.
@@ -65,22 +72,23 @@ class PostgresUnitOfWork:
 
     @property
     def accounts(self) -> AccountRepository:
-        share = self._in_turn()
-        return PostgresAccountRepository(
-            share, self._pending, share, self._executor.known_settlements
-        )
+        self._in_turn()
+        return self._accounts_repository
 
     @property
     def transfers(self) -> TransferRepository:
-        return PostgresTransferRepository(self._in_turn(), self._pending)
+        self._in_turn()
+        return self._transfers_repository
 
     @property
     def clients(self) -> ApiClientRepository:
-        return PostgresApiClientRepository(self._in_turn())
+        self._in_turn()
+        return self._clients_repository
 
     @property
     def idempotency(self) -> IdempotencyRepository:
-        return PostgresIdempotencyRepository(self._in_turn(), self._pending)
+        self._in_turn()
+        return self._idempotency_repository
 
     async def commit(self) -> None:
         share = self._in_turn()
