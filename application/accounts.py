@@ -1,4 +1,4 @@
-"""Use cases on accounts: open, freeze, unfreeze, close, get and list."""
+"""Use cases on accounts: open, amend, freeze, unfreeze, close, get, list, balance."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import uuid
 from collections.abc import Callable
 
 from application.commands import (
+    AmendAccount,
     CloseAccount,
     FreezeAccount,
     GetAccount,
+    GetBalance,
     ListAccounts,
     OpenAccount,
     UnfreezeAccount,
@@ -16,11 +18,18 @@ from application.commands import (
 from application.idempotency import Codec, Once
 from application.ports import Clock, IdFactory
 from application.transactions import Transactions
-from application.validation import MAX_REFERENCE, valid_currency, valid_text
-from application.views import AccountView, Completed, PageView, page_view
+from application.validation import (
+    MAX_REFERENCE,
+    fixed_metadata,
+    valid_currency,
+    valid_metadata,
+    valid_overdraft_limit,
+    valid_text,
+)
+from application.views import AccountView, BalanceView, Completed, PageView, page_view
 from domain.account import Account
 from domain.currency import CurrencyCatalog
-from domain.errors import AccountNotFoundError
+from domain.errors import AccountNotFoundError, ValidationError
 from domain.ports import UnitOfWork
 
 ACCOUNT_CODEC = Codec(encode=AccountView.to_json, decode=AccountView.from_json)
@@ -53,6 +62,8 @@ class AccountService:
         """Open an active account at balance 0, version 1, in an accepted currency."""
         currency = valid_currency(self._catalog, command.currency)
         reference = valid_text(command.reference, "reference", MAX_REFERENCE)
+        limit = valid_overdraft_limit(command.overdraft_limit)
+        metadata = fixed_metadata(command.metadata)
 
         once = Once(command, "open_account", ACCOUNT_CODEC, self._clock)
         async for uow in self._transactions.attempts(once=once):
@@ -62,11 +73,30 @@ class AccountService:
                     owner_id=command.client_id,
                     currency=currency,
                     reference=reference,
-                    now=self._clock.now(),
+                    now=await uow.now(),
+                    overdraft_limit=limit,
+                    metadata=metadata,
                 )
                 await uow.accounts.add(account)
                 await once.commit(uow, AccountView.of(account))
         return once.outcome()
+
+    async def amend(self, command: AmendAccount) -> AccountView:
+        """A new overdraft limit and metadata to merge, as one change under the account's
+        lock, so a limit change is serialised with every debit."""
+        if command.overdraft_limit is None and command.metadata is None:
+            raise ValidationError("give overdraft_limit, metadata or both")
+        limit = (
+            None
+            if command.overdraft_limit is None
+            else valid_overdraft_limit(command.overdraft_limit)
+        )
+        changes = valid_metadata(command.metadata, removals=True)
+
+        def amend(account: Account) -> None:
+            account.amend(overdraft_limit=limit, metadata=changes)
+
+        return await self._change(command.client_id, command.account_id, amend)
 
     async def freeze(self, command: FreezeAccount) -> AccountView:
         """Frozen accounts neither send nor receive; freezing twice changes nothing."""
@@ -102,6 +132,35 @@ class AccountService:
     async def get(self, query: GetAccount) -> AccountView:
         async with self._transactions.read() as uow:
             return AccountView.of(await owned_account(uow, query.client_id, query.account_id))
+
+    async def balance(self, query: GetBalance) -> BalanceView:
+        """The balance now, or right after the last entry created at or before
+        ``as_of`` (0 before the first): one index lookup, never a scan of the statement."""
+        async with self._transactions.read() as uow:
+            account = await owned_account(uow, query.client_id, query.account_id)
+            if query.as_of is None:
+                latest = await uow.transfers.latest_entry(account.id)
+                return BalanceView(
+                    account_id=account.id,
+                    currency=account.currency,
+                    balance=account.balance,
+                    held=account.held,
+                    available=account.available,
+                    as_of=None,
+                    entry_id=None if latest is None else latest.id,
+                )
+            if query.as_of > await uow.now():
+                raise ValidationError("as_of must not be in the future")
+            entry = await uow.transfers.latest_entry(account.id, query.as_of)
+            return BalanceView(
+                account_id=account.id,
+                currency=account.currency,
+                balance=0 if entry is None or entry.balance_after is None else entry.balance_after,
+                held=None,
+                available=None,
+                as_of=query.as_of,
+                entry_id=None if entry is None else entry.id,
+            )
 
     async def list(self, query: ListAccounts) -> PageView[AccountView]:
         """The caller's accounts, closed ones included, newest first."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from domain.pagination import PageRequest
 
@@ -13,6 +15,8 @@ class OpenAccount:
     client_id: uuid.UUID
     currency: str
     reference: str | None = None
+    overdraft_limit: int = 0
+    metadata: Mapping[str, str] | None = None
     idempotency_key: str | None = None
 
 
@@ -23,6 +27,7 @@ class Deposit:
     amount: int
     currency: str
     description: str | None = None
+    metadata: Mapping[str, str] | None = None
     idempotency_key: str | None = None
 
 
@@ -33,6 +38,7 @@ class Withdraw:
     amount: int
     currency: str
     description: str | None = None
+    metadata: Mapping[str, str] | None = None
     idempotency_key: str | None = None
 
 
@@ -44,6 +50,7 @@ class TransferFunds:
     amount: int
     currency: str
     description: str | None = None
+    metadata: Mapping[str, str] | None = None
     idempotency_key: str | None = None
 
 
@@ -75,6 +82,76 @@ class GetAccount:
 class ListAccounts:
     client_id: uuid.UUID
     page: PageRequest
+
+
+@dataclass(frozen=True, slots=True)
+class AmendAccount:
+    """PATCH: a new limit, and metadata to merge (a None value removes its key)."""
+
+    client_id: uuid.UUID
+    account_id: uuid.UUID
+    overdraft_limit: int | None = None
+    metadata: Mapping[str, str | None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetBalance:
+    client_id: uuid.UUID
+    account_id: uuid.UUID
+    as_of: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceHold:
+    client_id: uuid.UUID
+    source_account_id: uuid.UUID
+    destination_account_id: uuid.UUID
+    amount: int
+    currency: str
+    expires_in_seconds: int | None = None
+    description: str | None = None
+    metadata: Mapping[str, str] | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureHold:
+    """``amount`` None captures all that remains; ``final`` releases the rest."""
+
+    client_id: uuid.UUID
+    hold_id: uuid.UUID
+    amount: int | None = None
+    final: bool = False
+    description: str | None = None
+    metadata: Mapping[str, str] | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VoidHold:
+    client_id: uuid.UUID
+    hold_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendHold:
+    client_id: uuid.UUID
+    hold_id: uuid.UUID
+    expires_in_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class GetHold:
+    client_id: uuid.UUID
+    hold_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class ListHolds:
+    client_id: uuid.UUID
+    page: PageRequest
+    status: str | None = None
+    account_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)

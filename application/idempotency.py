@@ -21,7 +21,7 @@ import dataclasses
 import hashlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
 from application.ports import Clock
@@ -57,7 +57,10 @@ def request_fingerprint(operation: str, command: object) -> str:
     assert dataclasses.is_dataclass(command)
     assert not isinstance(command, type)
     fields = {
-        field.name: getattr(command, field.name)
+        # Absent metadata and {} are the same request.
+        field.name: getattr(command, field.name) or None
+        if isinstance(getattr(command, field.name), Mapping)
+        else getattr(command, field.name)
         for field in dataclasses.fields(command)
         if field.name not in ("client_id", "idempotency_key")
     }

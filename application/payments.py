@@ -6,7 +6,7 @@ from application.commands import Deposit, TransferFunds, Withdraw
 from application.idempotency import Codec, Once
 from application.ports import Clock, IdFactory
 from application.transactions import Transactions
-from application.validation import MAX_DESCRIPTION, valid_money, valid_text
+from application.validation import MAX_DESCRIPTION, fixed_metadata, valid_money, valid_text
 from application.views import Completed, TransferView
 from domain.account import Account
 from domain.currency import CurrencyCatalog
@@ -43,6 +43,7 @@ class PaymentService:
     async def transfer(self, command: TransferFunds) -> Completed[TransferView]:
         money = valid_money(self._catalog, command.amount, command.currency)
         description = valid_text(command.description, "description", MAX_DESCRIPTION)
+        fixed_metadata(command.metadata)
         once = Once(command, "transfer", TRANSFER_CODEC, self._clock)
         ids = (command.source_account_id, command.destination_account_id)
         async for uow in self._transactions.attempts(accounts=ids, once=once):
@@ -76,6 +77,7 @@ class PaymentService:
     ) -> Completed[TransferView]:
         money = valid_money(self._catalog, command.amount, command.currency)
         description = valid_text(command.description, "description", MAX_DESCRIPTION)
+        fixed_metadata(command.metadata)
         once = Once(command, operation, TRANSFER_CODEC, self._clock)
         async for uow in self._transactions.attempts(accounts=[command.account_id], once=once):
             async with uow:
@@ -83,7 +85,7 @@ class PaymentService:
                 account = locked.get(command.account_id)
                 if account is None or not account.is_owned_by(command.client_id):
                     raise AccountNotFoundError()
-                settlement = await uow.accounts.settlement(money.currency, self._clock.now())
+                settlement = await uow.accounts.settlement(money.currency, await uow.now())
                 source, destination = (
                     (settlement, account) if kind is TransferKind.DEPOSIT else (account, settlement)
                 )
@@ -109,7 +111,8 @@ class PaymentService:
             money=money,
             description=description,
             new_id=self._new_id,
-            now=self._clock.now(),
+            now=await uow.now(),
+            metadata=fixed_metadata(command.metadata),
         )
         for account in (source, destination):
             if not account.is_settlement:

@@ -31,6 +31,7 @@ import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
@@ -45,6 +46,7 @@ from domain.errors import (
 from domain.ports import (
     AccountRepository,
     ApiClientRepository,
+    HoldRepository,
     IdempotencyRepository,
     TransferRepository,
     UnitOfWork,
@@ -155,6 +157,13 @@ class _Attempt:
     @property
     def idempotency(self) -> IdempotencyRepository:
         return self._inner.idempotency
+
+    @property
+    def holds(self) -> HoldRepository:
+        return self._inner.holds
+
+    async def now(self) -> datetime:
+        return await self._inner.now()
 
     async def __aenter__(self) -> Self:
         await self._inner.__aenter__()

@@ -11,6 +11,7 @@ from types import NoneType, UnionType
 from typing import Any, Generic, Self, TypeVar, get_args, get_type_hints
 
 from domain.account import Account, AccountStatus
+from domain.hold import Hold, HoldStatus
 from domain.pagination import Page
 from domain.transfer import Entry, Transfer, TransferKind, TransferStatus
 
@@ -57,8 +58,12 @@ class AccountView(JsonShape):
     id: uuid.UUID
     currency: str
     balance: int
+    held: int
+    available: int
+    overdraft_limit: int
     status: AccountStatus
     reference: str | None
+    metadata: dict[str, str]
     created_at: datetime
     version: int
 
@@ -68,10 +73,72 @@ class AccountView(JsonShape):
             id=account.id,
             currency=account.currency,
             balance=account.balance,
+            held=account.held,
+            available=account.available,
+            overdraft_limit=account.overdraft_limit,
             status=account.status,
             reference=account.reference,
+            metadata=dict(account.metadata),
             created_at=account.created_at,
             version=account.version,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceView(JsonShape):
+    """An account's balance now (``as_of`` None), or right after its last entry created
+    at or before ``as_of``, when ``held`` and ``available`` are not known (None)."""
+
+    account_id: uuid.UUID
+    currency: str
+    balance: int
+    held: int | None
+    available: int | None
+    as_of: datetime | None
+    entry_id: uuid.UUID | None
+
+
+@dataclass(frozen=True, slots=True)
+class HoldView(JsonShape):
+    """A hold as every read shows it at one time: expired once its time has come."""
+
+    id: uuid.UUID
+    source_account_id: uuid.UUID
+    destination_account_id: uuid.UUID
+    amount: int
+    currency: str
+    captured_amount: int
+    released_amount: int
+    remaining_amount: int
+    capture_count: int
+    status: HoldStatus
+    expires_at: datetime
+    description: str | None
+    metadata: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+    @classmethod
+    def of(cls, hold: Hold, now: datetime) -> HoldView:
+        shown = hold.as_of(now)
+        return cls(
+            id=shown.id,
+            source_account_id=shown.source_account_id,
+            destination_account_id=shown.destination_account_id,
+            amount=shown.money.amount,
+            currency=shown.money.currency,
+            captured_amount=shown.captured_amount,
+            released_amount=shown.released_amount,
+            remaining_amount=shown.remaining,
+            capture_count=shown.capture_count,
+            status=shown.status,
+            expires_at=shown.expires_at,
+            description=shown.description,
+            metadata=dict(shown.metadata),
+            created_at=shown.created_at,
+            updated_at=shown.updated_at,
+            version=shown.version,
         )
 
 
@@ -93,6 +160,8 @@ class TransferView(JsonShape):
     status: TransferStatus
     source_balance_after: int | None
     destination_balance_after: int | None
+    hold_id: uuid.UUID | None
+    metadata: dict[str, str]
     created_at: datetime
 
     @classmethod
@@ -110,6 +179,8 @@ class TransferView(JsonShape):
             status=transfer.status,
             source_balance_after=transfer.debit.balance_after if owns_source else None,
             destination_balance_after=transfer.credit.balance_after if owns_destination else None,
+            hold_id=transfer.hold_id,
+            metadata=dict(transfer.metadata),
             created_at=transfer.created_at,
         )
 

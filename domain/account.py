@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -47,9 +48,15 @@ class Account:
     """An account and its rules.
 
     - Only an active account sends or receives money.
-    - A customer balance never goes below zero, nor above ``MAX_BALANCE``.
-    - ``version`` is 1 at opening and grows by one with every change of balance or status.
-    - Closing needs a zero balance; closed is final.
+    - ``available = balance - held + overdraft_limit`` is what a debit or a new hold may
+      take; a customer balance never goes above ``MAX_BALANCE``.
+    - ``held`` is what the account's active, unexpired holds still reserve, as of the
+      clock of the unit of work that loaded it. ``lapsed_held`` is what holds that
+      expired by that clock still reserve in storage until the expiry sweep (or the next
+      change of the account) writes their release: it counts nowhere.
+    - ``version`` is 1 at opening and grows by one with every change of balance, held
+      amount, status, limit or metadata; an expiry changes ``held`` without a version.
+    - Closing needs a zero balance and nothing held; closed is final.
     - A settlement account (one per currency: the outside world) may go negative and
       keeps no balance of its own: its balance is the sum of its entries, so deposits
       and withdrawals never contend on its row (docs/adr/003-settlement-account.md).
@@ -64,6 +71,11 @@ class Account:
     version: int
     reference: str | None
     created_at: datetime
+    held: int = 0
+    overdraft_limit: int = 0
+    # Replaced, never changed in place: copies of an account share it.
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    lapsed_held: int = 0
 
     @classmethod
     def open(
@@ -74,6 +86,8 @@ class Account:
         currency: str,
         reference: str | None,
         now: datetime,
+        overdraft_limit: int = 0,
+        metadata: Mapping[str, str] | None = None,
     ) -> Account:
         return cls(
             id=account_id,
@@ -85,6 +99,8 @@ class Account:
             version=1,
             reference=reference,
             created_at=now,
+            overdraft_limit=overdraft_limit,
+            metadata=dict(metadata or {}),
         )
 
     @classmethod
@@ -106,8 +122,9 @@ class Account:
         return self.kind is AccountKind.SETTLEMENT
 
     @property
-    def money(self) -> Money:
-        return Money(self.balance, self.currency)
+    def available(self) -> int:
+        """What a debit or a new hold may take (a settlement account has no bound)."""
+        return self.balance - self.held + self.overdraft_limit
 
     def is_owned_by(self, client_id: uuid.UUID) -> bool:
         return self.kind is AccountKind.CUSTOMER and self.owner_id == client_id
@@ -125,7 +142,7 @@ class Account:
     def ensure_can_pay(self, money: Money) -> None:
         if not money.is_positive:
             raise ValidationError("amount must be positive")
-        if not self.is_settlement and self.money < money:
+        if not self.is_settlement and money.amount > self.available:
             raise InsufficientFundsError()
 
     def ensure_can_receive(self, money: Money) -> None:
@@ -148,6 +165,56 @@ class Account:
         self.ensure_can_receive(money)
         return self._apply(money.amount)
 
+    def reserve(self, money: Money) -> None:
+        """Hold ``money`` for a later capture: it leaves ``available``, not ``balance``."""
+        self.ensure_active()
+        self.ensure_currency(money)
+        self.ensure_can_pay(money)
+        self.held += money.amount
+        self.version += 1
+
+    def settle_hold(self, *, captured: int, released: int) -> int | None:
+        """A hold of this account was captured (``captured`` leaves the balance) and/or
+        released; either way the amount stops being held. Never refused for funds: the
+        money was reserved when the hold was granted. Returns the balance after."""
+        if captured < 0 or released < 0 or captured + released > self.held:
+            raise ValueError("a hold can settle only what it reserved")
+        self.held -= captured + released
+        if captured:
+            return self._apply(-captured)
+        self.version += 1
+        return self.balance
+
+    def lapse(self, amount: int) -> None:
+        """An expired hold's release is written: nothing visible changes, no version."""
+        if not 0 <= amount <= self.lapsed_held:
+            raise ValueError("only what expired holds reserved can lapse")
+        self.lapsed_held -= amount
+
+    def amend(
+        self,
+        *,
+        overdraft_limit: int | None = None,
+        metadata: Mapping[str, str | None] | None = None,
+    ) -> None:
+        """Change the limit and merge metadata (a None value removes its key), as one
+        change. Lowering the limit below what is in use is allowed: the account then
+        takes no debit larger than its ``available``. Nothing changed, no new version."""
+        if self.status is AccountStatus.CLOSED:
+            raise AccountNotActiveError("the account is closed")
+        limit = self.overdraft_limit if overdraft_limit is None else overdraft_limit
+        merged = dict(self.metadata)
+        for key, value in (metadata or {}).items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        if limit == self.overdraft_limit and merged == self.metadata:
+            return
+        self.overdraft_limit = limit
+        self.metadata = merged
+        self.version += 1
+
     def _apply(self, delta: int) -> int | None:
         if self.is_settlement:
             return None
@@ -168,9 +235,9 @@ class Account:
             self._set_status(AccountStatus.ACTIVE)
 
     def close(self) -> None:
-        """Close for good: only at a zero balance, from active or frozen."""
+        """Close for good: only at a zero balance with nothing held, from active or frozen."""
         self._ensure_not_closed()
-        if self.balance != 0:
+        if self.balance != 0 or self.held != 0:
             raise AccountNotEmptyError()
         self._set_status(AccountStatus.CLOSED)
 

@@ -80,7 +80,7 @@ class CurrencyMismatchError(RuleViolationError):
 
 class InsufficientFundsError(RuleViolationError):
     code = "insufficient_funds"
-    default_detail = "The balance is too low for this amount."
+    default_detail = "The amount exceeds what the account has available."
 
 
 class BalanceLimitExceededError(RuleViolationError):
@@ -90,7 +90,27 @@ class BalanceLimitExceededError(RuleViolationError):
 
 class AccountNotEmptyError(RuleViolationError):
     code = "account_not_empty"
-    default_detail = "Only an account with a zero balance can be closed."
+    default_detail = "Only an account with a zero balance and nothing held can be closed."
+
+
+class HoldNotFoundError(RuleViolationError):
+    code = "hold_not_found"
+    default_detail = "The hold does not exist."
+
+
+class HoldExpiredError(RuleViolationError):
+    code = "hold_expired"
+    default_detail = "The hold has expired."
+
+
+class HoldNotActiveError(RuleViolationError):
+    code = "hold_not_active"
+    default_detail = "The hold was already captured or voided."
+
+
+class CaptureExceedsRemainingError(RuleViolationError):
+    code = "capture_exceeds_remaining"
+    default_detail = "The capture amount is greater than what remains of the hold."
 
 
 class IdempotencyKeyReusedError(DomainError):

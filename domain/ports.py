@@ -14,6 +14,7 @@ from typing import Protocol, Self
 
 from domain.account import Account
 from domain.api_client import ApiClient
+from domain.hold import Hold, HoldStatus
 from domain.idempotency import IdempotencyRecord
 from domain.pagination import Page, PageRequest
 from domain.transfer import Entry, Transfer
@@ -23,7 +24,12 @@ class AccountRepository(Protocol):
     async def add(self, account: Account) -> None: ...
 
     async def get(self, account_id: uuid.UUID) -> Account | None:
-        """The account (customer or settlement) without locking it."""
+        """The account (customer or settlement) without locking it.
+
+        Every account a repository returns has ``held`` and ``lapsed_held`` split by the
+        unit of work's clock (``UnitOfWork.now``): holds that expired by then count in
+        ``lapsed_held`` only.
+        """
         ...
 
     async def get_many_for_update(
@@ -38,7 +44,8 @@ class AccountRepository(Protocol):
         ...
 
     async def save(self, account: Account) -> None:
-        """Persist a changed balance, status and version of an account already loaded."""
+        """Persist what changed of an account already locked: balance, held amount,
+        status, limit, metadata and version."""
         ...
 
     async def settlement(self, currency: str, now: datetime) -> Account:
@@ -63,6 +70,53 @@ class TransferRepository(Protocol):
 
     async def list_entries(self, account_id: uuid.UUID, page: PageRequest) -> Page[Entry]:
         """The account's entries, newest first in the order they were applied."""
+        ...
+
+    async def latest_entry(
+        self, account_id: uuid.UUID, as_of: datetime | None = None
+    ) -> Entry | None:
+        """The account's last applied entry, or the last one created at or before
+        ``as_of``: one index lookup, since ``created_at`` never decreases along an
+        account's order of application."""
+        ...
+
+
+class HoldRepository(Protocol):
+    async def add(self, hold: Hold) -> None: ...
+
+    async def get(self, hold_id: uuid.UUID) -> Hold | None:
+        """The hold as stored (``Hold.as_of`` shows it at a time), without locking it."""
+        ...
+
+    async def get_for_update(self, hold_id: uuid.UUID) -> Hold | None:
+        """The hold, locked until the unit of work ends. Callers lock its source
+        account first, as every change of a hold does, so locks come in one order."""
+        ...
+
+    async def save(self, hold: Hold) -> None:
+        """Persist a hold loaded with ``get_for_update``."""
+        ...
+
+    async def list_visible(
+        self,
+        client_id: uuid.UUID,
+        page: PageRequest,
+        now: datetime,
+        status: HoldStatus | None = None,
+        account_id: uuid.UUID | None = None,
+    ) -> Page[Hold]:
+        """Holds whose source or destination the client owns (only those touching
+        ``account_id`` when given, with status ``status`` at ``now``), newest first."""
+        ...
+
+    async def expired(self, now: datetime, limit: int) -> list[Hold]:
+        """At most ``limit`` holds still stored as active whose expiry has come by
+        ``now``, the earliest expiry first."""
+        ...
+
+    async def claim_sweep(self) -> bool:
+        """Whether this unit of work may sweep expired holds: one sweeper at a time,
+        however many processes share the storage, until the unit of work ends."""
         ...
 
 
@@ -119,6 +173,15 @@ class UnitOfWork(Protocol):
 
     @property
     def idempotency(self) -> IdempotencyRepository: ...
+
+    @property
+    def holds(self) -> HoldRepository: ...
+
+    async def now(self) -> datetime:
+        """The unit of work's clock: the time its decisions are made at (the database's
+        clock on PostgreSQL, read once its accounts are locked), the same on every call,
+        and never earlier than any change already made to the accounts it locked."""
+        ...
 
     async def __aenter__(self) -> Self: ...
 

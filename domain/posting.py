@@ -1,13 +1,15 @@
-"""The domain service that moves money between two accounts."""
+"""The domain services that move money between two accounts: a transfer, and the
+capture of a hold."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from domain.account import Account
 from domain.errors import SameAccountError
+from domain.hold import Hold
 from domain.money import Money
 from domain.transfer import Entry, Transfer, TransferKind, TransferStatus
 
@@ -21,12 +23,13 @@ def post_transfer(
     description: str | None,
     new_id: Callable[[], uuid.UUID],
     now: datetime,
+    metadata: Mapping[str, str] | None = None,
 ) -> Transfer:
     """Debit ``source``, credit ``destination`` and return the posted transfer.
 
     Checks run in docs/api.md's order: same account, then either side not active, then
-    currency, then funds (then the destination's balance ceiling). Every check runs
-    before either account changes, so a refusal leaves both untouched.
+    currency, then funds (``available``; then the destination's balance ceiling). Every
+    check runs before either account changes, so a refusal leaves both untouched.
     """
     if source.id == destination.id:
         raise SameAccountError()
@@ -40,6 +43,60 @@ def post_transfer(
     transfer_id = new_id()
     source_after = source.debit(money)
     destination_after = destination.credit(money)
+    return _transfer(
+        transfer_id, kind, source, destination, money, description, metadata, None, now,
+        source_after, destination_after, new_id,
+    )  # fmt: skip
+
+
+def capture_hold(
+    *,
+    hold: Hold,
+    source: Account,
+    destination: Account,
+    amount: int | None,
+    final: bool,
+    description: str | None,
+    metadata: Mapping[str, str] | None,
+    new_id: Callable[[], uuid.UUID],
+    now: datetime,
+) -> Transfer:
+    """Move captured money from the hold's source to its destination.
+
+    Checks in the documented order: the hold (expired, then not active), then either
+    account not active, then the amount against what remains (then the destination's
+    ceiling). A capture never fails for funds: the money was reserved at the hold.
+    """
+    hold.ensure_capturable(now)
+    source.ensure_active()
+    destination.ensure_active()
+    money = Money(hold.remaining if amount is None else amount, hold.money.currency)
+    if money.amount <= hold.remaining:
+        destination.ensure_can_receive(money)
+    captured, released = hold.capture(amount, final=final, now=now)
+    transfer_id = new_id()
+    source_after = source.settle_hold(captured=captured, released=released)
+    destination_after = destination.credit(money)
+    return _transfer(
+        transfer_id, TransferKind.CAPTURE, source, destination, money, description, metadata,
+        hold.id, now, source_after, destination_after, new_id,
+    )  # fmt: skip
+
+
+def _transfer(
+    transfer_id: uuid.UUID,
+    kind: TransferKind,
+    source: Account,
+    destination: Account,
+    money: Money,
+    description: str | None,
+    metadata: Mapping[str, str] | None,
+    hold_id: uuid.UUID | None,
+    now: datetime,
+    source_after: int | None,
+    destination_after: int | None,
+    new_id: Callable[[], uuid.UUID],
+) -> Transfer:
     return Transfer(
         id=transfer_id,
         kind=kind,
@@ -51,6 +108,8 @@ def post_transfer(
         created_at=now,
         debit=_entry(new_id(), transfer_id, source, -money.amount, source_after, now),
         credit=_entry(new_id(), transfer_id, destination, money.amount, destination_after, now),
+        hold_id=hold_id,
+        metadata=dict(metadata or {}),
     )
 
 
@@ -62,6 +121,7 @@ def _entry(
     balance_after: int | None,
     now: datetime,
 ) -> Entry:
+    customer = not account.is_settlement
     return Entry(
         id=entry_id,
         transfer_id=transfer_id,
@@ -69,6 +129,7 @@ def _entry(
         amount=amount,
         currency=account.currency,
         balance_after=balance_after,
-        account_version=None if account.is_settlement else account.version,
+        account_version=account.version if customer else None,
         created_at=now,
+        available_after=account.available if customer else None,
     )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -14,6 +15,8 @@ class TransferKind(StrEnum):
     TRANSFER = "transfer"
     DEPOSIT = "deposit"
     WITHDRAWAL = "withdrawal"
+    CAPTURE = "capture"
+    PAYOUT = "payout"
 
 
 class TransferStatus(StrEnum):
@@ -25,8 +28,10 @@ class Entry:
     """One line of an account's ledger: a signed amount and the balance it left.
 
     ``account_version`` is the account's version right after this entry, so a
-    customer account's entries are ordered exactly as they were applied.
-    A settlement account keeps no running balance: both fields are None there.
+    customer account's entries are ordered exactly as they were applied, and
+    ``available_after`` what the account had available right after it (reconciliation
+    checks that no debit took it below zero). A settlement account keeps no running
+    balance: these fields are None there.
     """
 
     id: uuid.UUID
@@ -37,6 +42,7 @@ class Entry:
     balance_after: int | None
     account_version: int | None
     created_at: datetime
+    available_after: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +59,8 @@ class Transfer:
     created_at: datetime
     debit: Entry
     credit: Entry
+    hold_id: uuid.UUID | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.debit.amount + self.credit.amount != 0 or self.credit.amount != self.money.amount:

@@ -11,6 +11,7 @@ from typing import TypeVar
 from domain.account import Account, AccountKind, settlement_account_id
 from domain.api_client import ApiClient
 from domain.errors import IdempotencyKeyTakenError
+from domain.hold import Hold, HoldStatus
 from domain.idempotency import IdempotencyRecord
 from domain.pagination import (
     Page,
@@ -26,8 +27,9 @@ T = TypeVar("T")
 
 
 class MemoryAccountRepository:
-    def __init__(self, state: MemoryState) -> None:
+    def __init__(self, state: MemoryState, now: datetime) -> None:
         self._state = state
+        self._now = now
 
     async def add(self, account: Account) -> None:
         if account.id in self._state.accounts:
@@ -35,8 +37,22 @@ class MemoryAccountRepository:
         self._state.accounts[account.id] = copy.copy(account)
 
     async def get(self, account_id: uuid.UUID) -> Account | None:
-        account = self._state.accounts.get(account_id)
-        return copy.copy(account) if account else None
+        stored = self._state.accounts.get(account_id)
+        if stored is None:
+            return None
+        account = copy.copy(stored)
+        # Stored, ``held`` counts every hold written as active; split off those that
+        # expired by the unit of work's clock.
+        reserved = account.held + account.lapsed_held
+        account.lapsed_held = sum(
+            hold.remaining
+            for hold in self._state.holds.values()
+            if hold.source_account_id == account_id
+            and hold.status is HoldStatus.ACTIVE
+            and hold.has_expired(self._now)
+        )
+        account.held = reserved - account.lapsed_held
+        return account
 
     async def get_many_for_update(
         self, account_ids: Collection[uuid.UUID]
@@ -111,6 +127,83 @@ class MemoryTransferRepository:
             return [entry.account_version]
 
         return paginate(newest_first, page, f"entries:{account_id}", position, (int,))
+
+    async def latest_entry(
+        self, account_id: uuid.UUID, as_of: datetime | None = None
+    ) -> Entry | None:
+        for entry in reversed(self._state.entries.get(account_id, [])):
+            if as_of is None or entry.created_at <= as_of:
+                return entry
+        return None
+
+
+class MemoryHoldRepository:
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+
+    async def add(self, hold: Hold) -> None:
+        if hold.id in self._state.holds:
+            raise ValueError(f"hold {hold.id} already exists")
+        self._state.holds[hold.id] = copy.copy(hold)
+
+    async def get(self, hold_id: uuid.UUID) -> Hold | None:
+        hold = self._state.holds.get(hold_id)
+        return copy.copy(hold) if hold else None
+
+    async def get_for_update(self, hold_id: uuid.UUID) -> Hold | None:
+        return await self.get(hold_id)  # units of work run one at a time here
+
+    async def save(self, hold: Hold) -> None:
+        if hold.id not in self._state.holds:
+            raise ValueError(f"hold {hold.id} was never added")
+        self._state.holds[hold.id] = copy.copy(hold)
+
+    async def list_visible(
+        self,
+        client_id: uuid.UUID,
+        page: PageRequest,
+        now: datetime,
+        status: HoldStatus | None = None,
+        account_id: uuid.UUID | None = None,
+    ) -> Page[Hold]:
+        def owned(account_id: uuid.UUID) -> bool:
+            account = self._state.accounts.get(account_id)
+            return account is not None and account.is_owned_by(client_id)
+
+        visible = sorted(
+            (
+                copy.copy(hold)
+                for hold in self._state.holds.values()
+                if (owned(hold.source_account_id) or owned(hold.destination_account_id))
+                and (
+                    account_id is None
+                    or account_id in (hold.source_account_id, hold.destination_account_id)
+                )
+                and (status is None or hold.as_of(now).status is status)
+            ),
+            key=lambda hold: (hold.created_at, hold.id),
+            reverse=True,
+        )
+
+        def position(hold: Hold) -> list[str | int]:
+            return [timestamp_position(hold.created_at), str(hold.id)]
+
+        scope = f"holds:{client_id}:{status}:{account_id}"
+        return paginate(visible, page, scope, position, (int, str))
+
+    async def expired(self, now: datetime, limit: int) -> list[Hold]:
+        due = sorted(
+            (
+                hold
+                for hold in self._state.holds.values()
+                if hold.status is HoldStatus.ACTIVE and hold.has_expired(now)
+            ),
+            key=lambda hold: (hold.expires_at, hold.id),
+        )
+        return [copy.copy(hold) for hold in due[:limit]]
+
+    async def claim_sweep(self) -> bool:
+        return True  # units of work run one at a time here
 
 
 class MemoryApiClientRepository:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from domain.account import Account
 from domain.api_client import ApiClient
+from domain.hold import Hold
 from domain.idempotency import IdempotencyRecord
 from domain.transfer import Entry, Transfer
 
@@ -20,6 +23,7 @@ class MemoryState:
     entries: dict[uuid.UUID, list[Entry]] = field(default_factory=dict)
     clients: dict[uuid.UUID, ApiClient] = field(default_factory=dict)
     idempotency: dict[tuple[uuid.UUID, str], IdempotencyRecord] = field(default_factory=dict)
+    holds: dict[uuid.UUID, Hold] = field(default_factory=dict)
 
     def copy(self) -> MemoryState:
         """A working copy: new containers, shared immutable values.
@@ -32,6 +36,7 @@ class MemoryState:
             entries={account_id: list(lines) for account_id, lines in self.entries.items()},
             clients=dict(self.clients),
             idempotency=dict(self.idempotency),
+            holds=dict(self.holds),
         )
 
 
@@ -42,6 +47,8 @@ class MemoryStore:
     PostgreSQL adapter provides with SERIALIZABLE transactions and row locks.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
         self.state = MemoryState()
         self.lock = asyncio.Lock()
+        # The units of work's clock; tests pass one they control.
+        self.clock = clock or (lambda: datetime.now(UTC))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 
@@ -9,12 +10,14 @@ from application.transactions import RetryPolicy, Transactions
 from domain.ports import (
     AccountRepository,
     ApiClientRepository,
+    HoldRepository,
     IdempotencyRepository,
     TransferRepository,
 )
 from infrastructure.memory.repositories import (
     MemoryAccountRepository,
     MemoryApiClientRepository,
+    MemoryHoldRepository,
     MemoryIdempotencyRepository,
     MemoryTransferRepository,
 )
@@ -32,15 +35,24 @@ class InMemoryUnitOfWork:
     transfers: TransferRepository
     clients: ApiClientRepository
     idempotency: IdempotencyRepository
+    holds: HoldRepository
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
         self._working: MemoryState | None = None
+        self._now: datetime | None = None
 
     async def __aenter__(self) -> Self:
         await self._store.lock.acquire()
+        # Read once the store is ours: no change already made is later than it.
+        self._now = self._store.clock()
         self._begin()
         return self
+
+    async def now(self) -> datetime:
+        if self._now is None:
+            raise RuntimeError("the clock is read inside the unit of work")
+        return self._now
 
     async def __aexit__(
         self,
@@ -52,11 +64,13 @@ class InMemoryUnitOfWork:
         self._store.lock.release()
 
     def _begin(self) -> None:
+        assert self._now is not None
         self._working = self._store.state.copy()
-        self.accounts = MemoryAccountRepository(self._working)
+        self.accounts = MemoryAccountRepository(self._working, self._now)
         self.transfers = MemoryTransferRepository(self._working)
         self.clients = MemoryApiClientRepository(self._working)
         self.idempotency = MemoryIdempotencyRepository(self._working)
+        self.holds = MemoryHoldRepository(self._working)
 
     async def commit(self) -> None:
         if self._working is None:
