@@ -15,9 +15,9 @@ class OpenAccount:
     client_id: uuid.UUID
     currency: str
     reference: str | None = None
+    idempotency_key: str | None = None
     overdraft_limit: int = 0
     metadata: Mapping[str, str] | None = None
-    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +27,8 @@ class Deposit:
     amount: int
     currency: str
     description: str | None = None
-    metadata: Mapping[str, str] | None = None
     idempotency_key: str | None = None
+    metadata: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +38,8 @@ class Withdraw:
     amount: int
     currency: str
     description: str | None = None
-    metadata: Mapping[str, str] | None = None
     idempotency_key: str | None = None
+    metadata: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +50,8 @@ class TransferFunds:
     amount: int
     currency: str
     description: str | None = None
-    metadata: Mapping[str, str] | None = None
     idempotency_key: str | None = None
+    metadata: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +110,8 @@ class PlaceHold:
     currency: str
     expires_in_seconds: int | None = None
     description: str | None = None
-    metadata: Mapping[str, str] | None = None
     idempotency_key: str | None = None
+    metadata: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +123,8 @@ class CaptureHold:
     amount: int | None = None
     final: bool = False
     description: str | None = None
-    metadata: Mapping[str, str] | None = None
     idempotency_key: str | None = None
+    metadata: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -284,4 +284,3 @@ class HoldExpiry:
                     await uow.accounts.save(locked[account_id])
                 await uow.commit()
         return released, len(candidates)
-

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     idempotency_retention_hours: float = Field(default=24.0, ge=24)
     idempotency_purge_interval: float = Field(default=300.0, gt=0)
     idempotency_purge_batch: int = Field(default=1000, gt=0)
+    # Holds expire exactly without it; the sweep only writes their release down, every
+    # `hold_sweep_interval` seconds, at most `hold_sweep_batch` holds per transaction.
+    hold_sweep_interval: float = Field(default=10.0, gt=0)
+    hold_sweep_batch: int = Field(default=500, gt=0)
 
     @field_validator("database_url", "admin_token", "cursor_secret", mode="before")
     @classmethod

@@ -6,6 +6,7 @@ from dependency_injector import containers, providers
 
 from application.accounts import AccountService
 from application.clients import ClientService
+from application.holds import HoldExpiry, HoldService
 from application.ledger import LedgerQueries
 from application.payments import PaymentService
 from application.retention import IdempotencyRetention
@@ -57,6 +58,10 @@ class Container(containers.DeclarativeContainer):
 
     accounts = providers.Singleton(AccountService, transactions, catalog, clock, new_id)
     payments = providers.Singleton(PaymentService, transactions, catalog, clock, new_id)
+    holds = providers.Singleton(HoldService, transactions, catalog, clock, new_id)
+    hold_expiry = providers.Singleton(
+        HoldExpiry, transactions, batch=settings.provided.hold_sweep_batch
+    )
     ledger = providers.Singleton(LedgerQueries, transactions)
     clients = providers.Singleton(
         ClientService,

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from application.accounts import AccountService
 from application.clients import ClientService
 from application.commands import CreateApiClient
+from application.holds import HoldExpiry, HoldService
 from application.ledger import LedgerQueries
 from application.payments import PaymentService
 from application.transactions import Transactions
@@ -41,6 +42,8 @@ class Bank:
     payments: PaymentService
     ledger: LedgerQueries
     clients: ClientService
+    holds: HoldService
+    hold_expiry: HoldExpiry
 
     async def new_client(self, name: str = "acme") -> uuid.UUID:
         return (await self.clients.create(CreateApiClient(name=name))).id
@@ -56,4 +59,6 @@ def build_bank(transactions: Transactions, *, random_ids: bool = False) -> Bank:
         payments=PaymentService(transactions, catalog, clock, new_id),
         ledger=LedgerQueries(transactions),
         clients=ClientService(transactions, clock, new_id, lambda: next(secrets)),
+        holds=HoldService(transactions, catalog, clock, new_id),
+        hold_expiry=HoldExpiry(transactions),
     )

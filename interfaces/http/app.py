@@ -47,9 +47,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings = container.settings()
         purge = background.purge_idempotency_keys(container.idempotency_retention())
-        interval = container.settings().idempotency_purge_interval
-        async with background.running(interval, purge, "idempotency key purge"):
+        sweep = background.sweep_expired_holds(container.hold_expiry())
+        async with (
+            background.running(settings.idempotency_purge_interval, purge, "idempotency key purge"),
+            background.running(settings.hold_sweep_interval, sweep, "expired hold sweep"),
+        ):
             yield
         if container.database_url():
             await container.engine().dispose()  # close the pool's connections

@@ -1,9 +1,10 @@
-"""Work a process of the service does on its own, beside the requests: for now, the
-periodic purge of idempotency keys past their retention.
+"""Work a process of the service does on its own, beside the requests: the periodic
+purge of idempotency keys past their retention, and the sweep of expired holds.
 
-Every worker process runs it. That is harmless: a purge deletes only expired keys, and
-one transaction at a time purges (``infrastructure/postgres/idempotency_records.py``);
-the others find the lock taken and wait for their next turn.
+Every worker process runs both. That is harmless: a purge deletes only expired keys and
+a sweep releases only expired holds, and one transaction at a time does each
+(``infrastructure/postgres/idempotency_records.py``, ``holds.py``); the others find the
+lock taken and wait for their next turn.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+from application.holds import HoldExpiry
 from application.retention import IdempotencyRetention
 from interfaces.observability import one_line
 
@@ -59,3 +61,12 @@ def purge_idempotency_keys(retention: IdempotencyRetention) -> Job:
             logger.info("purged %d idempotency keys past their retention", purged)
 
     return purge
+
+
+def sweep_expired_holds(expiry: HoldExpiry) -> Job:
+    async def sweep(stopping: Callable[[], bool]) -> None:
+        released = await expiry.sweep(stopping)
+        if released:
+            logger.info("released %d expired holds", released)
+
+    return sweep
