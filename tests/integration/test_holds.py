@@ -369,7 +369,7 @@ async def test_the_limit_race_detects_a_limit_read_outside_the_transaction(
                 text("SELECT id, overdraft_limit FROM accounts WHERE id = ANY(:ids)"),
                 {"ids": list(account_ids)},
             )
-            limits: dict[uuid.UUID, int] = dict(rows.tuples().all())
+            limits: dict[uuid.UUID, int] = {row[0]: row[1] for row in rows}
         if not seen.issuperset(account_ids):  # the first comer (the withdrawal) dawdles
             seen.update(account_ids)
             await asyncio.sleep(0.03)
