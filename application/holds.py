@@ -108,7 +108,14 @@ class HoldService:
         description = valid_text(command.description, "description", MAX_DESCRIPTION)
         metadata = fixed_metadata(command.metadata)
         once = Once(command, "capture", TRANSFER_CODEC, self._clock)
-        held = await self._find(command.client_id, command.hold_id)
+        try:
+            held = await self._find(command.client_id, command.hold_id)
+        except HoldNotFoundError:
+            # A refusal like any other: stored under the key, so the key stays bound.
+            async for uow in self._transactions.attempts(once=once):
+                async with uow:
+                    raise
+            return once.outcome()
         ids = (held.source_account_id, held.destination_account_id)
         async for uow in self._transactions.attempts(accounts=ids, once=once):
             async with uow:

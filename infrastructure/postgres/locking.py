@@ -25,7 +25,17 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import ColumnElement, DateTime, Select, func, literal, select, true
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    Select,
+    cast,
+    func,
+    literal,
+    select,
+    true,
+)
 
 from infrastructure.postgres.tables import LOCK_STRIPES, LOCK_STRIPES_SCHEMA, accounts, holds
 
@@ -95,12 +105,10 @@ def account_columns(now: ColumnElement[datetime]) -> list[Any]:
     """An account's columns, and ``lapsed_held``: the remainders of its holds stored as
     active whose expiry has come by ``now`` (``Hold.has_expired``: at and after
     ``expires_at``). One range of a partial index, usually empty."""
+    remainders = func.sum(holds.c.amount - holds.c.captured_amount - holds.c.released_amount)
     lapsed = (
-        select(
-            func.coalesce(
-                func.sum(holds.c.amount - holds.c.captured_amount - holds.c.released_amount), 0
-            )
-        )
+        # sum() of bigint is numeric: back to bigint, or Python gets a Decimal.
+        select(cast(func.coalesce(remainders, 0), BigInteger))
         .where(
             holds.c.source_account_id == accounts.c.id,
             holds.c.status == "active",
