@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import DateTime, func, literal, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from domain.account import Account, settlement_account_id
@@ -19,6 +19,7 @@ from domain.pagination import (
     encode_cursor,
     timestamp_position,
 )
+from infrastructure.postgres.locking import account_columns
 from infrastructure.postgres.rows import account_from_row, account_row
 from infrastructure.postgres.tables import accounts, entries
 from infrastructure.postgres.transaction import Statements
@@ -49,11 +50,19 @@ class PostgresAccountRepository:
         pending: PendingWrites | None = None,
         locked: LockedAccounts | None = None,
         known_settlements: set[str] | None = None,
+        clock: Callable[[], datetime | None] = lambda: None,
     ) -> None:
         self._db = db
         self._pending = pending
         self._locked = locked
         self._known_settlements = known_settlements if known_settlements is not None else set()
+        # The unit of work's clock once it has one; until then the transaction's start.
+        self._clock = clock
+
+    def _select(self) -> Any:
+        now = self._clock()
+        moment = func.now() if now is None else literal(now, DateTime(timezone=True))
+        return select(*account_columns(moment))
 
     async def add(self, account: Account) -> None:
         self._writes().new_accounts.append(account)
@@ -61,7 +70,7 @@ class PostgresAccountRepository:
     async def get(self, account_id: uuid.UUID) -> Account | None:
         if self._locked is not None and (account := self._locked.get(account_id)) is not None:
             return account
-        result = await self._db.execute(select(accounts).where(accounts.c.id == account_id))
+        result = await self._db.execute(self._select().where(accounts.c.id == account_id))
         row = result.first()
         return None if row is None else account_from_row(row)
 
@@ -99,14 +108,14 @@ class PostgresAccountRepository:
     async def list_for_owner(self, owner_id: uuid.UUID, page: PageRequest) -> Page[Account]:
         scope = f"accounts:{owner_id}"
         query = (
-            select(accounts)
+            self._select()
             .where(accounts.c.owner_id == owner_id)
             .order_by(accounts.c.created_at.desc(), accounts.c.id.desc())
             .limit(page.limit + 1)
         )
         if page.after is not None:
             micros, account_id = decode_cursor(scope, page.after, (int, str))
-            after = (_from_position(micros), _uuid_from_cursor(account_id))
+            after = (from_cursor_position(micros), uuid_from_cursor(account_id))
             query = query.where(tuple_(accounts.c.created_at, accounts.c.id) < after)
         rows = list(await self._db.execute(query))
         items = [account_from_row(row) for row in rows[: page.limit]]
@@ -124,7 +133,7 @@ class PostgresAccountRepository:
         return self._pending
 
 
-def _from_position(micros: str | int) -> datetime:
+def from_cursor_position(micros: str | int) -> datetime:
     assert isinstance(micros, int)
     try:
         return _EPOCH + timedelta(microseconds=micros)
@@ -132,7 +141,7 @@ def _from_position(micros: str | int) -> datetime:
         raise ValidationError("the cursor is not one this list issued") from None
 
 
-def _uuid_from_cursor(value: str | int) -> uuid.UUID:
+def uuid_from_cursor(value: str | int) -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
     except ValueError:

@@ -35,15 +35,19 @@ import uuid
 from collections import deque
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from psycopg import errors as pg_errors
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.account import Account
 from domain.errors import ConcurrencyConflictError, IdempotencyKeyTakenError, TransientConflictError
+from domain.hold import Hold
+from infrastructure.postgres.holds import lock_hold
 from infrastructure.postgres.locking import LockStrategy, lock_accounts
-from infrastructure.postgres.rows import account_from_row
+from infrastructure.postgres.rows import account_from_row, hold_from_row
 from infrastructure.postgres.tables import idempotency_keys
 from infrastructure.postgres.transaction import (
     READ_ONLY,
@@ -79,11 +83,21 @@ class Batch:
         self.tx = tx
         self.accounts: dict[uuid.UUID, Account] = {}
         self.requested: set[uuid.UUID] = set()
+        # The holds it locked, as the members left them (None: locked, not found).
+        self.holds: dict[uuid.UUID, Hold | None] = {}
         self.writes = PendingWrites()
         self.keys: set[tuple[uuid.UUID, str]] = set()
         # Set when the transaction can no longer be used: the members after it fail.
         self.broken: BaseException | None = None
+        # The clock every member decides by: the database's, read with the first locks.
+        self.now: datetime | None = None
         self._savepoints = 0
+
+    async def clock(self) -> datetime:
+        """The batch's clock; read on its own when no account was locked."""
+        if self.now is None:
+            self.now = (await self.tx.execute(select(func.clock_timestamp()))).scalar_one()
+        return self.now
 
     async def load(self, account_ids: Collection[uuid.UUID]) -> list[uuid.UUID]:
         """Lock and load the accounts not loaded yet; returns those it loaded."""
@@ -92,19 +106,36 @@ class Batch:
             return []
         self.requested.update(missing)
         loaded = []
-        for row in await self.tx.execute(lock_accounts(missing)):
+        for row in await self.tx.execute(lock_accounts(missing, self.now)):
+            self.now = row.clock
             account = account_from_row(row)
             self.accounts[account.id] = account
             self.writes.loaded_versions[account.id] = account.version
             loaded.append(account.id)
         return loaded
 
-    def forget(self, account_ids: Collection[uuid.UUID]) -> None:
-        """Accounts whose locks a rolled-back savepoint released."""
+    async def load_hold(self, hold_id: uuid.UUID) -> bool:
+        """Lock and load a hold not loaded yet; False if it was loaded already."""
+        if hold_id in self.holds:
+            return False
+        row = (await self.tx.execute(lock_hold(hold_id))).first()
+        self.holds[hold_id] = None if row is None else hold_from_row(row)
+        return True
+
+    def hold_copy(self, hold_id: uuid.UUID) -> Hold | None:
+        hold = self.holds.get(hold_id)
+        return None if hold is None else copy.copy(hold)
+
+    def forget(
+        self, account_ids: Collection[uuid.UUID], hold_ids: Collection[uuid.UUID] = ()
+    ) -> None:
+        """Accounts and holds whose locks a rolled-back savepoint released."""
         for account_id in account_ids:
             self.requested.discard(account_id)
             self.accounts.pop(account_id, None)
             self.writes.loaded_versions.pop(account_id, None)
+        for hold_id in hold_ids:
+            self.holds.pop(hold_id, None)
 
     def copy_of(self, account_id: uuid.UUID) -> Account | None:
         account = self.accounts.get(account_id)
@@ -116,16 +147,12 @@ class Batch:
 
     def merge(self, pending: PendingWrites, turn: Turn) -> None:
         """A member committed: its writes join the batch's."""
-        for account in pending.accounts.values():
-            self.accounts[account.id] = account
-            self.writes.accounts[account.id] = account
-        self.writes.new_accounts += pending.new_accounts
-        self.writes.transfers += pending.transfers
+        self.accounts.update(pending.accounts)
+        self.holds.update(pending.holds)
         for record in pending.records:
-            self.writes.records.append(record)
             self.keys.add((record.client_id, record.key))
             turn.keys.append((record.client_id, record.key))
-        self.writes.settlements |= pending.settlements
+        self.writes.merge(pending)
         pending.clear()
 
 

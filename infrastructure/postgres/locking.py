@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, DateTime, Select, func, literal, select, true
 
-from infrastructure.postgres.tables import LOCK_STRIPES, LOCK_STRIPES_SCHEMA, accounts
+from infrastructure.postgres.tables import LOCK_STRIPES, LOCK_STRIPES_SCHEMA, accounts, holds
 
 AccountLocks = Literal["stripes", "portable"]
 
@@ -64,12 +65,47 @@ def stripe_table(stripe: int) -> str:
     return f"{LOCK_STRIPES_SCHEMA}.s{stripe:04d}"
 
 
-def lock_accounts(account_ids: Collection[uuid.UUID]) -> Select[Any]:
+def lock_accounts(account_ids: Collection[uuid.UUID], now: datetime | None) -> Select[Any]:
     """Load and lock accounts in one statement, in ascending id order: two transactions
-    locking the same accounts queue up behind each other instead of deadlocking."""
+    locking the same accounts queue up behind each other instead of deadlocking.
+
+    Each row carries the transaction's clock (``clock``) and what holds that expired by
+    it still reserve (``lapsed_held``). ``now`` None reads the database's clock in this
+    statement, once: after the snapshot, so after the commit of every earlier change to
+    these accounts (a change committed later fails this transaction with a
+    serialization error instead), and an account's entries never go back in time.
+    """
+    if now is None:
+        clock = select(func.clock_timestamp().label("now")).cte("clock")
+        moment: ColumnElement[datetime] = clock.c.now
+        source: Any = accounts.join(clock, true())
+    else:
+        moment = literal(now, DateTime(timezone=True))
+        source = accounts
     return (
-        select(accounts)
+        select(*account_columns(moment), moment.label("clock"))
+        .select_from(source)
         .where(accounts.c.id.in_(sorted(set(account_ids))))
         .order_by(accounts.c.id)
-        .with_for_update()
+        .with_for_update(of=accounts)
     )
+
+
+def account_columns(now: ColumnElement[datetime]) -> list[Any]:
+    """An account's columns, and ``lapsed_held``: the remainders of its holds stored as
+    active whose expiry has come by ``now`` (``Hold.has_expired``: at and after
+    ``expires_at``). One range of a partial index, usually empty."""
+    lapsed = (
+        select(
+            func.coalesce(
+                func.sum(holds.c.amount - holds.c.captured_amount - holds.c.released_amount), 0
+            )
+        )
+        .where(
+            holds.c.source_account_id == accounts.c.id,
+            holds.c.status == "active",
+            holds.c.expires_at <= now,
+        )
+        .scalar_subquery()
+    )
+    return [accounts, lapsed.label("lapsed_held")]

@@ -17,6 +17,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     Uuid,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
@@ -43,6 +45,11 @@ API_CLIENTS_KEY_HASH_UQ = "uq_api_clients_key_hash"
 ENTRIES_ACCOUNT_VERSION_UQ = "uq_entries_account_id_account_version"
 
 _CURRENCY_FORMAT = "currency ~ '^[A-Z]{3}$'"
+MAX_OVERDRAFT_LIMIT = 10**15
+
+
+def _metadata() -> Column[dict[str, str]]:
+    return Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb"))
 
 
 def _created_at(*, index: bool = False) -> Column[datetime]:
@@ -82,10 +89,81 @@ accounts = Table(
     CheckConstraint("kind IN ('customer', 'settlement')", name="kind"),
     CheckConstraint("status IN ('active', 'frozen', 'closed')", name="status"),
     CheckConstraint("version >= 1", name="version_positive"),
-    CheckConstraint("kind = 'settlement' OR balance >= 0", name="customer_balance_not_negative"),
     CheckConstraint("(kind = 'settlement') = (owner_id IS NULL)", name="settlement_has_no_owner"),
     # Keyset pagination of an owner's accounts, newest first.
     Index("ix_accounts_owner_listing", "owner_id", text("created_at DESC"), text("id DESC")),
+    # Holds, limits and metadata (migration 0005). The balance has no row constraint:
+    # a limit may be lowered below what is in use (docs/api.md), the domain decides.
+    Column("held", BigInteger, nullable=False, server_default=text("0")),
+    Column("overdraft_limit", BigInteger, nullable=False, server_default=text("0")),
+    _metadata(),
+    CheckConstraint("held >= 0", name="held_not_negative"),
+    CheckConstraint(
+        f"overdraft_limit >= 0 AND overdraft_limit <= {MAX_OVERDRAFT_LIMIT}",
+        name="overdraft_limit_range",
+    ),
+)
+
+holds = Table(
+    "holds",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("source_account_id", Uuid, ForeignKey("accounts.id"), nullable=False),
+    Column("destination_account_id", Uuid, ForeignKey("accounts.id"), nullable=False),
+    # The accounts' owners, fixed for life: a client's holds list by either.
+    Column("source_owner_id", Uuid, nullable=False),
+    Column("destination_owner_id", Uuid, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", CHAR(3), nullable=False),
+    Column("captured_amount", BigInteger, nullable=False),
+    Column("released_amount", BigInteger, nullable=False),
+    Column("capture_count", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("description", String(256), nullable=True),
+    _metadata(),
+    Column("source_available_after", BigInteger, nullable=False),
+    _created_at(),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    CheckConstraint(
+        "captured_amount >= 0 AND released_amount >= 0"
+        " AND captured_amount + released_amount <= amount",
+        name="amounts_add_up",
+    ),
+    # Only an active hold has something left; a finished one has nothing.
+    CheckConstraint(
+        "(status = 'active') = (captured_amount + released_amount < amount)",
+        name="remaining_only_while_active",
+    ),
+    CheckConstraint("status IN ('active', 'captured', 'voided', 'expired')", name="status"),
+    CheckConstraint(_CURRENCY_FORMAT, name="currency_format"),
+    CheckConstraint("version >= 1", name="version_positive"),
+    CheckConstraint("source_account_id <> destination_account_id", name="distinct_accounts"),
+    CheckConstraint("source_available_after >= 0", name="source_available_after"),
+    # What an account's active holds reserve, split at a time by their expiry: read
+    # with every lock of an account, so the remainders ride in the index.
+    Index(
+        "ix_holds_active_by_source",
+        "source_account_id",
+        "expires_at",
+        postgresql_where=text("status = 'active'"),
+        postgresql_include=["amount", "captured_amount", "released_amount"],
+    ),
+    # The sweep: active holds, earliest expiry first.
+    Index(
+        "ix_holds_active_by_expiry", "expires_at", "id", postgresql_where=text("status = 'active'")
+    ),
+    *(
+        Index(f"ix_holds_{column}_listing", column, text("created_at DESC"), text("id DESC"))
+        for column in (
+            "source_owner_id",
+            "destination_owner_id",
+            "source_account_id",
+            "destination_account_id",
+        )
+    ),
 )
 
 transfers = Table(
@@ -100,11 +178,19 @@ transfers = Table(
     Column("description", String(256), nullable=True),
     Column("status", String(16), nullable=False),
     _created_at(),
-    CheckConstraint("kind IN ('transfer', 'deposit', 'withdrawal')", name="kind"),
+    CheckConstraint(
+        "kind IN ('transfer', 'deposit', 'withdrawal', 'capture', 'payout')", name="kind"
+    ),
     CheckConstraint("amount > 0", name="amount_positive"),
     CheckConstraint(_CURRENCY_FORMAT, name="currency_format"),
     CheckConstraint("status = 'posted'", name="status"),
     CheckConstraint("source_account_id <> destination_account_id", name="distinct_accounts"),
+    # Migration 0005.
+    Column("hold_id", Uuid, ForeignKey("holds.id"), nullable=True),
+    _metadata(),
+    CheckConstraint(
+        "hold_id IS NULL OR kind IN ('capture', 'payout')", name="hold_only_on_captures"
+    ),
 )
 
 entries = Table(
@@ -125,6 +211,10 @@ entries = Table(
     # The settlement balance is a sum over its entries: carrying `amount` in the index
     # lets PostgreSQL answer it from the index alone.
     Index("ix_entries_account_id", "account_id", postgresql_include=["amount"]),
+    # Migration 0005: a balance at a point in time is one lookup, since created_at
+    # never decreases along account_version.
+    Column("available_after", BigInteger, nullable=True),
+    Index("ix_entries_account_history", "account_id", "created_at", "account_version"),
 )
 
 idempotency_keys = Table(

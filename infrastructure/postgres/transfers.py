@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -49,6 +50,8 @@ class PostgresTransferRepository:
             created_at=head["created_at"],
             debit=debit,
             credit=credit,
+            hold_id=head["hold_id"],
+            metadata=head["metadata"],
         )
 
     async def list_entries(self, account_id: uuid.UUID, page: PageRequest) -> Page[Entry]:
@@ -70,3 +73,19 @@ class PostgresTransferRepository:
             encode_cursor(scope, [last_version]) if has_more and last_version is not None else None
         )
         return Page(items=items, next_cursor=next_cursor)
+
+    async def latest_entry(
+        self, account_id: uuid.UUID, as_of: datetime | None = None
+    ) -> Entry | None:
+        if as_of is None:
+            order = [entries.c.account_version.desc()]
+            query = select(entries).where(entries.c.account_id == account_id)
+        else:
+            # ix_entries_account_history: created_at never decreases along
+            # account_version, so the newest entry by both is the last one applied.
+            order = [entries.c.created_at.desc(), entries.c.account_version.desc()]
+            query = select(entries).where(
+                entries.c.account_id == account_id, entries.c.created_at <= as_of
+            )
+        row = (await self._db.execute(query.order_by(*order).limit(1))).mappings().first()
+        return None if row is None else entry_from_row(row)

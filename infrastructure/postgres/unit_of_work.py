@@ -6,22 +6,27 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Collection
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
+from sqlalchemy import func, select
 from sqlalchemy.sql import Executable
 
 from domain.account import Account
 from domain.errors import IdempotencyKeyTakenError
+from domain.hold import Hold
 from domain.ports import (
     AccountRepository,
     ApiClientRepository,
+    HoldRepository,
     IdempotencyRepository,
     TransferRepository,
 )
 from infrastructure.postgres.accounts import PostgresAccountRepository
 from infrastructure.postgres.clients import PostgresApiClientRepository
 from infrastructure.postgres.executor import Batch, TransactionExecutor, Turn
+from infrastructure.postgres.holds import PostgresHoldRepository
 from infrastructure.postgres.idempotency_records import PostgresIdempotencyRepository
 from infrastructure.postgres.transaction import Transaction
 from infrastructure.postgres.transfers import PostgresTransferRepository
@@ -58,11 +63,16 @@ class PostgresUnitOfWork:
             share = self._share = _Share(started)
             # Made once per unit of work: the block may use them many times.
             self._accounts_repository = PostgresAccountRepository(
-                share, self._pending, share, self._executor.known_settlements
+                share,
+                self._pending,
+                share,
+                self._executor.known_settlements,
+                clock=lambda: started.now,
             )
             self._transfers_repository = PostgresTransferRepository(share, self._pending)
             self._clients_repository = PostgresApiClientRepository(share)
             self._idempotency_repository = PostgresIdempotencyRepository(share, self._pending)
+            self._holds_repository = PostgresHoldRepository(share, self._pending, share, share)
         else:
             # No batch will come (it could not begin): the first use of this unit of
             # work raises why, inside the caller's block, where the retry loop sees it.
@@ -89,6 +99,15 @@ class PostgresUnitOfWork:
     def idempotency(self) -> IdempotencyRepository:
         self._in_turn()
         return self._idempotency_repository
+
+    @property
+    def holds(self) -> HoldRepository:
+        self._in_turn()
+        return self._holds_repository
+
+    async def now(self) -> datetime:
+        """The batch's clock (``Batch.clock``): every member decides by the same time."""
+        return await self._in_turn().batch.clock()
 
     async def commit(self) -> None:
         share = self._in_turn()
@@ -139,6 +158,7 @@ class _Share:
         self.batch = batch
         self._savepoint: str | None = None
         self._loaded: list[uuid.UUID] = []
+        self._loaded_holds: list[uuid.UUID] = []
 
     async def execute(self, statement: Executable, parameters: Any = None) -> Any:
         await self._enter_savepoint()
@@ -157,6 +177,13 @@ class _Share:
     def get(self, account_id: uuid.UUID) -> Account | None:
         return self.batch.copy_of(account_id)
 
+    async def lock_hold(self, hold_id: uuid.UUID) -> Hold | None:
+        if hold_id not in self.batch.holds:
+            await self._enter_savepoint()
+            if await self.batch.load_hold(hold_id):
+                self._loaded_holds.append(hold_id)
+        return self.batch.hold_copy(hold_id)
+
     async def undo(self) -> None:
         if self._savepoint is None:
             return
@@ -165,8 +192,9 @@ class _Share:
         except BaseException as error:
             self.batch.broken = error
             raise
-        self.batch.forget(self._loaded)
+        self.batch.forget(self._loaded, self._loaded_holds)
         self._loaded = []
+        self._loaded_holds = []
 
     async def _enter_savepoint(self) -> None:
         if self._savepoint is None:
@@ -198,7 +226,17 @@ class ReadUnitOfWork:
         self.transfers: TransferRepository = PostgresTransferRepository(self._tx)
         self.clients: ApiClientRepository = PostgresApiClientRepository(self._tx)
         self.idempotency: IdempotencyRepository = PostgresIdempotencyRepository(self._tx)
+        self.holds: HoldRepository = PostgresHoldRepository(self._tx)
+        self._now: datetime | None = None
         return self
+
+    async def now(self) -> datetime:
+        """The transaction's start (``now()``): the time its account reads split
+        expired holds by, so a read shows one consistent moment."""
+        if self._now is None:
+            assert self._tx is not None
+            self._now = (await self._tx.execute(select(func.now()))).scalar_one()
+        return self._now
 
     async def __aexit__(
         self,

@@ -22,16 +22,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Select, select, text
+from sqlalchemy import Select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infrastructure.postgres import executor as executor_module
 from infrastructure.postgres.executor import Batch, TransactionExecutor
-from infrastructure.postgres.locking import PortableLocks
-from infrastructure.postgres.tables import accounts
+from infrastructure.postgres.locking import PortableLocks, lock_accounts
 from infrastructure.postgres.transaction import Transaction
 from infrastructure.postgres.writes import PendingWrites, flush
 
@@ -66,11 +66,16 @@ async def weaken(
     async def unguarded_flush(db: Transaction, pending: PendingWrites) -> None:
         for account in sorted(pending.accounts.values(), key=lambda account: account.id):
             await db.execute(
-                text("UPDATE accounts SET balance = :b, status = :s, version = :v WHERE id = :id"),
+                text(
+                    "UPDATE accounts SET balance = :b, status = :s, version = :v, held = :h,"
+                    " overdraft_limit = :l WHERE id = :id"
+                ),
                 {
                     "b": account.balance,
                     "s": account.status.value,
                     "v": account.version,
+                    "h": account.held + account.lapsed_held,
+                    "l": account.overdraft_limit,
                     "id": account.id,
                 },
             )
@@ -83,7 +88,8 @@ async def weaken(
         monkeypatch.setattr(executor_module, "flush", unguarded_flush)
 
 
-def plain_select(account_ids: Collection[uuid.UUID]) -> Select[Any]:
+def plain_select(account_ids: Collection[uuid.UUID], now: datetime | None) -> Select[Any]:
     """``locking.lock_accounts`` without its ``FOR UPDATE``."""
-    ids = sorted(set(account_ids))
-    return select(accounts).where(accounts.c.id.in_(ids)).order_by(accounts.c.id)
+    query = lock_accounts(account_ids, now)
+    query._for_update_arg = None  # the one thing taken away
+    return query
