@@ -798,7 +798,9 @@ async def test_an_invalid_hold_body_does_not_use_up_its_key(api: httpx.AsyncClie
     source, destination = await pair(api)
     headers = with_key(source.owner, "hold-2")
 
-    bad = await api.post("/v1/holds", json=hold_body(source, destination, 1.5), headers=headers)
+    bad = await api.post(
+        "/v1/holds", json={**hold_body(source, destination, 2), "amount": 1.5}, headers=headers
+    )
     good = await api.post("/v1/holds", json=hold_body(source, destination, 2), headers=headers)
 
     assert_problem(bad, 422, "validation_error")
