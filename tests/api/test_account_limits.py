@@ -144,14 +144,15 @@ async def test_a_patch_that_changes_nothing_keeps_the_version(api: httpx.AsyncCl
     owner = await new_client(api)
     account = await open_account(api, owner, overdraft_limit=100, metadata={"a": "1"})
 
+    no_changes: list[dict[str, Any]] = [
+        {"overdraft_limit": 100},
+        {"metadata": {"a": "1"}},
+        {"metadata": {"missing": None}},
+        {"metadata": {}},
+        {"overdraft_limit": 100, "metadata": {"a": "1", "gone": None}},
+    ]
     async with unchanged(api, account):
-        for body in (
-            {"overdraft_limit": 100},
-            {"metadata": {"a": "1"}},
-            {"metadata": {"missing": None}},
-            {"metadata": {}},
-            {"overdraft_limit": 100, "metadata": {"a": "1", "gone": None}},
-        ):
+        for body in no_changes:
             response = await patch(api, account, body)
             assert response.status_code == 200, (body, response.text)
             assert response.json() == account.body
@@ -317,7 +318,8 @@ async def test_metadata_is_part_of_the_same_request(api: httpx.AsyncClient) -> N
     headers = with_key(owner, "deposit-with-metadata")
 
     first = await api.post(url, json={"amount": 5, "currency": "USD"}, headers=headers)
-    for same in ({"metadata": None}, {"metadata": {}}):
+    sames: list[dict[str, Any]] = [{"metadata": None}, {"metadata": {}}]
+    for same in sames:
         again = await api.post(url, json={"amount": 5, "currency": "USD", **same}, headers=headers)
         assert (again.status_code, again.json()) == (201, first.json())
         assert again.headers["idempotent-replayed"] == "true"
