@@ -81,7 +81,14 @@ _CODES_BY_OPERATION: dict[str, dict[int, list[str]]] = {
     "get_transfer": {404: ["transfer_not_found"]},
     "place_hold": {
         404: ["account_not_found"],
-        422: [*_MOVEMENT_REFUSALS, "same_account", "insufficient_funds"],
+        422: [
+            "validation_error",
+            "same_account",
+            "account_not_active",
+            "currency_mismatch",
+            "insufficient_funds",
+            "idempotency_key_reused",
+        ],
     },
     "list_holds": {404: ["account_not_found"], 422: ["validation_error"]},
     "get_hold": {404: ["hold_not_found"]},
