@@ -39,10 +39,16 @@ class JsonShape:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Self:
+        data = cls.completed(data)
         hints = get_type_hints(cls)
         return cls(
             **{field.name: _decode(hints[field.name], data[field.name]) for field in fields(cls)}  # type: ignore[arg-type]
         )
+
+    @classmethod
+    def completed(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` with the fields a stored outcome from an older release lacks."""
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +72,16 @@ class AccountView(JsonShape):
     metadata: dict[str, str]
     created_at: datetime
     version: int
+
+    @classmethod
+    def completed(cls, data: dict[str, Any]) -> dict[str, Any]:
+        # Stored before holds and limits existed: what they were then.
+        return {
+            "held": 0,
+            "available": data["balance"],
+            "overdraft_limit": 0,
+            "metadata": {},
+        } | data
 
     @classmethod
     def of(cls, account: Account) -> AccountView:
@@ -163,6 +179,11 @@ class TransferView(JsonShape):
     hold_id: uuid.UUID | None
     metadata: dict[str, str]
     created_at: datetime
+
+    @classmethod
+    def completed(cls, data: dict[str, Any]) -> dict[str, Any]:
+        # Stored before holds and metadata existed: what they were then.
+        return {"hold_id": None, "metadata": {}} | data
 
     @classmethod
     def of(cls, transfer: Transfer, *, owns_source: bool, owns_destination: bool) -> TransferView:

@@ -1,4 +1,5 @@
-"""Check the README's invariants against the database; used by tests and operators."""
+"""Check the ledger's invariants against the database; used by tests and operators
+(``banking reconcile``)."""
 
 from __future__ import annotations
 
@@ -51,8 +52,48 @@ _CHECKS = {
         ) chain
         WHERE balance_after <> coalesce(previous, 0) + amount
     """,
-    "no customer balance is negative": """
-        SELECT id::text, balance::text FROM accounts WHERE kind = 'customer' AND balance < 0
+    "no debit took an account below its available": """
+        SELECT e.id::text, 'available after ' || e.available_after::text
+        FROM entries e JOIN transfers t ON t.id = e.transfer_id
+        WHERE e.amount < 0 AND e.available_after < 0
+            -- A capture spends what its hold reserved: it does not change available.
+            AND t.kind NOT IN ('capture', 'payout')
+        UNION ALL
+        SELECT id::text, 'hold left available ' || source_available_after::text
+        FROM holds WHERE source_available_after < 0
+    """,
+    "entries' created_at never decreases along an account's order": """
+        SELECT account_id::text, account_version::text
+        FROM (
+            SELECT account_id, account_version, created_at,
+                   lag(created_at) OVER w AS previous
+            FROM entries
+            WHERE account_version IS NOT NULL
+            WINDOW w AS (PARTITION BY account_id ORDER BY account_version)
+        ) timeline
+        WHERE created_at < previous
+    """,
+    # Stored, held counts the holds written as active, expired ones included until the
+    # sweep writes their release; every read subtracts those whose expiry has come, so
+    # what it shows is the sum over active, unexpired holds.
+    "held equals the remainders of the account's active holds": """
+        SELECT a.id::text, a.held::text || ' vs ' || coalesce(
+            sum(h.amount - h.captured_amount - h.released_amount), 0)::text
+        FROM accounts a
+        LEFT JOIN holds h ON h.source_account_id = a.id AND h.status = 'active'
+        GROUP BY a.id, a.held
+        HAVING a.held <> coalesce(sum(h.amount - h.captured_amount - h.released_amount), 0)
+    """,
+    "every hold's amounts add up, and its captures are its transfers": """
+        SELECT h.id::text, h.captured_amount::text || ' captured in ' || h.capture_count::text
+            || ' vs transfers ' || coalesce(sum(t.amount), 0)::text || ' in '
+            || count(t.id)::text
+        FROM holds h LEFT JOIN transfers t ON t.hold_id = h.id
+        GROUP BY h.id
+        HAVING h.captured_amount + h.released_amount > h.amount
+            OR (h.status = 'active') <> (h.captured_amount + h.released_amount < h.amount)
+            OR h.captured_amount <> coalesce(sum(t.amount), 0)
+            OR h.capture_count <> count(t.id)
     """,
     "every transfer has exactly two entries, -amount and +amount": """
         SELECT t.id::text, count(e.id)::text || ' entries'

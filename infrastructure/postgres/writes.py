@@ -100,7 +100,7 @@ async def flush(db: Transaction, pending: PendingWrites) -> None:
     if pending.holds:
         parts.append(_UPDATE_HOLDS)
         rows = [hold_row(hold, None, None) for hold in pending.holds.values()]
-        parameters.update(_columns(_json_metadata(rows), "hold_"))
+        parameters.update(_columns(_json_metadata(rows), "changed_hold_"))
     if pending.transfers:
         parts.append(_INSERT_TRANSFERS)
         parameters.update(_columns(transfer_row(t) for t in pending.transfers))
@@ -187,13 +187,13 @@ _INSERT_HOLDS = f"""new_holds AS (
 
 _UPDATE_HOLDS = f"""changed_holds AS (
     UPDATE holds
-    SET captured_amount = hold_rows.captured_amount,
-        released_amount = hold_rows.released_amount,
-        capture_count = hold_rows.capture_count, status = hold_rows.status,
-        expires_at = hold_rows.expires_at, updated_at = hold_rows.updated_at,
-        version = hold_rows.version
-    FROM {_unnest_holds("hold_")}
-    WHERE holds.id = hold_rows.id
+    SET captured_amount = changed_hold_rows.captured_amount,
+        released_amount = changed_hold_rows.released_amount,
+        capture_count = changed_hold_rows.capture_count, status = changed_hold_rows.status,
+        expires_at = changed_hold_rows.expires_at, updated_at = changed_hold_rows.updated_at,
+        version = changed_hold_rows.version
+    FROM {_unnest_holds("changed_hold_")}
+    WHERE holds.id = changed_hold_rows.id
 )"""
 
 _INSERT_ENTRIES = text(

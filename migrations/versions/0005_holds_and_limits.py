@@ -61,10 +61,10 @@ def upgrade() -> None:
         "accounts",
         sa.Column("metadata", postgresql.JSONB, nullable=False, server_default=EMPTY_OBJECT),
     )
-    op.drop_constraint("ck_accounts_customer_balance_not_negative", "accounts", type_="check")
-    op.create_check_constraint("ck_accounts_held_not_negative", "accounts", "held >= 0")
+    op.drop_constraint(op.f("ck_accounts_customer_balance_not_negative"), "accounts", type_="check")
+    op.create_check_constraint(op.f("ck_accounts_held_not_negative"), "accounts", "held >= 0")
     op.create_check_constraint(
-        "ck_accounts_overdraft_limit_range",
+        op.f("ck_accounts_overdraft_limit_range"),
         "accounts",
         f"overdraft_limit >= 0 AND overdraft_limit <= {MAX_LIMIT}",
     )
@@ -116,7 +116,7 @@ def upgrade() -> None:
     # What an account's active holds reserve, split at a time by their expiry: read with
     # every lock of an account, so the remainders ride in the index.
     op.create_index(
-        "ix_holds_active_by_source",
+        op.f("ix_holds_active_by_source"),
         "holds",
         ["source_account_id", "expires_at"],
         postgresql_where=sa.text("status = 'active'"),
@@ -124,7 +124,7 @@ def upgrade() -> None:
     )
     # The sweep: active holds, earliest expiry first.
     op.create_index(
-        "ix_holds_active_by_expiry",
+        op.f("ix_holds_active_by_expiry"),
         "holds",
         ["expires_at", "id"],
         postgresql_where=sa.text("status = 'active'"),
@@ -136,52 +136,56 @@ def upgrade() -> None:
         "destination_account_id",
     ):
         op.create_index(
-            f"ix_holds_{column}_listing",
+            op.f(f"ix_holds_{column}_listing"),
             "holds",
             [column, sa.text("created_at DESC"), sa.text("id DESC")],
         )
 
     op.add_column("transfers", sa.Column("hold_id", sa.Uuid, nullable=True))
-    op.create_foreign_key("fk_transfers_hold_id_holds", "transfers", "holds", ["hold_id"], ["id"])
+    op.create_foreign_key(
+        op.f("fk_transfers_hold_id_holds"), "transfers", "holds", ["hold_id"], ["id"]
+    )
     op.add_column(
         "transfers",
         sa.Column("metadata", postgresql.JSONB, nullable=False, server_default=EMPTY_OBJECT),
     )
-    op.drop_constraint("ck_transfers_kind", "transfers", type_="check")
+    op.drop_constraint(op.f("ck_transfers_kind"), "transfers", type_="check")
     op.create_check_constraint(
-        "ck_transfers_kind",
+        op.f("ck_transfers_kind"),
         "transfers",
         "kind IN ('transfer', 'deposit', 'withdrawal', 'capture', 'payout')",
     )
     op.create_check_constraint(
-        "ck_transfers_hold_only_on_captures",
+        op.f("ck_transfers_hold_only_on_captures"),
         "transfers",
         "hold_id IS NULL OR kind IN ('capture', 'payout')",
     )
 
     op.add_column("entries", sa.Column("available_after", sa.BigInteger, nullable=True))
     op.create_index(
-        "ix_entries_account_history", "entries", ["account_id", "created_at", "account_version"]
+        op.f("ix_entries_account_history"),
+        "entries",
+        ["account_id", "created_at", "account_version"],
     )
 
 
 def downgrade() -> None:
     op.execute(_REFUSE_WHAT_0004_CANNOT_HOLD)
-    op.drop_index("ix_entries_account_history", table_name="entries")
+    op.drop_index(op.f("ix_entries_account_history"), table_name="entries")
     op.drop_column("entries", "available_after")
-    op.drop_constraint("ck_transfers_hold_only_on_captures", "transfers", type_="check")
-    op.drop_constraint("ck_transfers_kind", "transfers", type_="check")
+    op.drop_constraint(op.f("ck_transfers_hold_only_on_captures"), "transfers", type_="check")
+    op.drop_constraint(op.f("ck_transfers_kind"), "transfers", type_="check")
     op.create_check_constraint(
-        "ck_transfers_kind", "transfers", "kind IN ('transfer', 'deposit', 'withdrawal')"
+        op.f("ck_transfers_kind"), "transfers", "kind IN ('transfer', 'deposit', 'withdrawal')"
     )
     op.drop_column("transfers", "metadata")
-    op.drop_constraint("fk_transfers_hold_id_holds", "transfers", type_="foreignkey")
+    op.drop_constraint(op.f("fk_transfers_hold_id_holds"), "transfers", type_="foreignkey")
     op.drop_column("transfers", "hold_id")
     op.drop_table("holds")
-    op.drop_constraint("ck_accounts_overdraft_limit_range", "accounts", type_="check")
-    op.drop_constraint("ck_accounts_held_not_negative", "accounts", type_="check")
+    op.drop_constraint(op.f("ck_accounts_overdraft_limit_range"), "accounts", type_="check")
+    op.drop_constraint(op.f("ck_accounts_held_not_negative"), "accounts", type_="check")
     op.create_check_constraint(
-        "ck_accounts_customer_balance_not_negative",
+        op.f("ck_accounts_customer_balance_not_negative"),
         "accounts",
         "kind = 'settlement' OR balance >= 0",
     )

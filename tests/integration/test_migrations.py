@@ -17,8 +17,8 @@ from infrastructure.postgres.engine import libpq_url
 from infrastructure.postgres.tables import metadata
 from interfaces.cli import main
 
-HEAD = "0004_bigint_versions"
-TABLES = {"api_clients", "accounts", "transfers", "entries", "idempotency_keys"}
+HEAD = "0005_holds_and_limits"
+TABLES = {"api_clients", "accounts", "transfers", "entries", "idempotency_keys", "holds"}
 
 
 def table_names(url: str) -> set[str]:
@@ -114,7 +114,10 @@ def test_db_commands_report_upgrade_and_list_history(empty_database_url: str) ->
     assert (after.exit_code, after.output) == (0, f"{HEAD} (head)\n")
     assert history.exit_code == 0
     assert history.output.startswith(
-        f"0003_lock_stripes -> {HEAD} (head), Account versions as BIGINT"
+        f"0004_bigint_versions -> {HEAD} (head), Holds (two-phase transfers), overdraft"
+    )
+    assert "0003_lock_stripes -> 0004_bigint_versions, Account versions as BIGINT" in (
+        history.output
     )
     assert "0002_key_rotation -> 0003_lock_stripes, Lock stripes" in history.output
     assert "<base> -> 0001, Initial schema" in history.output

@@ -40,7 +40,7 @@ async def test_a_transfer_takes_five_round_trips(engine: AsyncEngine) -> None:
 
     assert statements == [
         "BEGIN ISOLATION LEVEL",  # with SET LOCAL and the stripes: waits before the snapshot
-        "SELECT accounts.id, accounts.owner_id,",  # both accounts, locked, one statement
+        "WITH clock AS",  # both accounts, locked, and the clock: one statement
         "WITH updated AS",  # both balances and the transfer
         "INSERT INTO entries",  # both entries
         "COMMIT",
