@@ -1,5 +1,6 @@
 """Checks that run after routing and before the body is parsed, in docs/api.md's order:
-authentication (401/403), body size (413) and read time (408), media type (415)."""
+authentication (401/403), body size (413) and read time (408), media type (415), then
+the query's parameter names (422)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from application.commands import Authenticate
@@ -98,14 +100,37 @@ def is_json(content_type: str) -> bool:
     )
 
 
+def query_names(dependant: Dependant) -> frozenset[str]:
+    """The query parameters a route reads, its dependencies' included."""
+    names = {field.alias for field in dependant.query_params}
+    for dependency in dependant.dependencies:
+        names |= query_names(dependency)
+    return frozenset(names)
+
+
+def ensure_known_query(request: Request, known: frozenset[str]) -> None:
+    """Every query parameter is one the route reads, given once: a filter that is
+    misspelt or given twice would otherwise be ignored, and a list answer more than was
+    asked for."""
+    names = [name for name, _ in request.query_params.multi_items()]
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise HttpProblem("validation_error", f"unknown query parameter {unknown[0]!r}")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise HttpProblem("validation_error", f"query parameter {repeated[0]!r} given twice")
+
+
 class GuardedRoute(APIRoute):
-    """A route whose requests are authenticated and size- and type-checked first."""
+    """A route whose requests are authenticated, size- and type-checked, and whose
+    query names are checked first."""
 
     async def authenticate(self, request: Request) -> None:
         return None
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         parse_and_handle = super().get_route_handler()
+        known = query_names(self.dependant)
 
         async def handler(request: Request) -> Response:
             await self.authenticate(request)
@@ -117,6 +142,7 @@ class GuardedRoute(APIRoute):
                     )
                 if body and self.body_field is not None:
                     request._json = parse_json(body)  # Starlette's cache, FastAPI's source
+            ensure_known_query(request, known)
             return await parse_and_handle(request)
 
         return handler

@@ -60,6 +60,8 @@ _CODES_BY_OPERATION: dict[str, dict[int, list[str]]] = {
     "open_account": {422: ["validation_error", "idempotency_key_reused"]},
     "list_accounts": {422: ["validation_error"]},
     "get_account": {404: ["account_not_found"]},
+    "amend_account": {404: ["account_not_found"], 422: ["validation_error", "account_not_active"]},
+    "get_balance": {404: ["account_not_found"], 422: ["validation_error"]},
     "freeze_account": {404: ["account_not_found"], 422: ["validation_error", "account_not_active"]},
     "unfreeze_account": {
         404: ["account_not_found"],
@@ -77,6 +79,39 @@ _CODES_BY_OPERATION: dict[str, dict[int, list[str]]] = {
         422: [*_MOVEMENT_REFUSALS, "same_account", "insufficient_funds"],
     },
     "get_transfer": {404: ["transfer_not_found"]},
+    "place_hold": {
+        404: ["account_not_found"],
+        422: [
+            "validation_error",
+            "same_account",
+            "account_not_active",
+            "currency_mismatch",
+            "insufficient_funds",
+            "idempotency_key_reused",
+        ],
+    },
+    "list_holds": {404: ["account_not_found"], 422: ["validation_error"]},
+    "get_hold": {404: ["hold_not_found"]},
+    "capture_hold": {
+        404: ["hold_not_found"],
+        422: [
+            "validation_error",
+            "hold_expired",
+            "hold_not_active",
+            "account_not_active",
+            "capture_exceeds_remaining",
+            "balance_limit_exceeded",
+            "idempotency_key_reused",
+        ],
+    },
+    "void_hold": {
+        404: ["hold_not_found"],
+        422: ["validation_error", "hold_expired", "hold_not_active"],
+    },
+    "extend_hold": {
+        404: ["hold_not_found"],
+        422: ["validation_error", "hold_expired", "hold_not_active"],
+    },
     "create_client": {422: ["validation_error"]},
     "rotate_client_key": {404: ["client_not_found"], 422: ["validation_error"]},
     "revoke_client_keys": {404: ["client_not_found"]},

@@ -6,7 +6,9 @@ from typing import Any
 
 from application.views import (
     AccountView,
+    BalanceView,
     EntryView,
+    HoldView,
     NewApiClient,
     NewApiKey,
     PageView,
@@ -19,6 +21,8 @@ from application.views import (
 account = AccountView.to_json
 transfer = TransferView.to_json
 entry = EntryView.to_json
+hold = HoldView.to_json
+balance = BalanceView.to_json
 
 
 def page(view: PageView[Any], item: Any) -> dict[str, Any]:

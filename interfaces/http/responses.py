@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Header
 from fastapi.responses import JSONResponse
 
 from application.views import Completed
+from domain.errors import ValidationError
 from interfaces.http.problems import PROBLEM_MEDIA_TYPE
 from interfaces.http.schemas import CANONICAL_UUID
 
-_CANONICAL = __import__("re").compile(CANONICAL_UUID)
+_CANONICAL = re.compile(CANONICAL_UUID)
+# RFC 3339's date-time: a full date, a full time and an offset, which is not optional
+# (a time without one names no instant). Digits past microseconds are cut off.
+_RFC3339 = re.compile(
+    r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d:\d\d)", re.ASCII
+)
 
 # What each error status means on the routes that document it (docs/api.md's codes).
 _MEANINGS = {
     401: "No or a wrong credential (`unauthorized`).",
     403: "An API client's key on an admin route (`forbidden`).",
-    404: "The account, transfer or API client does not exist (or, for an account or a"
-    " transfer, belongs to another API client).",
+    404: "The account, transfer, hold or API client does not exist (or, for an account,"
+    " a transfer or a hold, belongs to another API client).",
     408: "The body did not arrive within the read timeout (`request_timeout`); the"
     " connection is closed.",
     409: "The first request with this `Idempotency-Key` is still in flight.",
@@ -93,6 +101,19 @@ def path_id(value: str) -> uuid.UUID:
     if _CANONICAL.fullmatch(value):
         return uuid.UUID(value)
     return uuid.uuid5(_MALFORMED, value)
+
+
+def instant(value: str, name: str) -> datetime:
+    """An RFC 3339 timestamp of a query, with its offset; anything else is a
+    ``validation_error``."""
+    if _RFC3339.fullmatch(value):
+        try:
+            return datetime.fromisoformat(value.upper())
+        except ValueError:  # a well-formed but impossible date or time, like February 30
+            pass
+    raise ValidationError(
+        f"{name} must be an RFC 3339 timestamp with an offset, like 2026-11-24T09:30:00Z"
+    )
 
 
 def created(result: Completed[Any], body: dict[str, Any]) -> JSONResponse:

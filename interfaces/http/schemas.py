@@ -5,11 +5,27 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, create_model
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, create_model
 from pydantic.config import JsonDict
 
-from application.validation import MAX_AMOUNT, MAX_CLIENT_NAME, MAX_DESCRIPTION, MAX_REFERENCE
-from application.views import AccountView, EntryView, JsonShape, TransferView
+from application.validation import (
+    MAX_AMOUNT,
+    MAX_CLIENT_NAME,
+    MAX_DESCRIPTION,
+    MAX_HOLD_SECONDS,
+    MAX_METADATA_KEYS,
+    MAX_METADATA_VALUE,
+    MAX_OVERDRAFT_LIMIT,
+    MAX_REFERENCE,
+)
+from application.views import (
+    AccountView,
+    BalanceView,
+    EntryView,
+    HoldView,
+    JsonShape,
+    TransferView,
+)
 from domain.api_client import MAX_KEY_OVERLAP
 
 CANONICAL_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
@@ -36,6 +52,44 @@ OptionalTimestamp = Annotated[
     Field(json_schema_extra={"format": "date-time"}, examples=["2026-11-24T10:30:00Z"]),
 ]
 Description = Annotated[StrictStr | None, Field(default=None, max_length=MAX_DESCRIPTION)]
+OverdraftLimit = Annotated[
+    StrictInt | None,
+    Field(
+        default=None,
+        ge=0,
+        le=MAX_OVERDRAFT_LIMIT,
+        description="Minor units the balance may go below zero.",
+        examples=[10000],
+    ),
+]
+HoldSeconds = Annotated[
+    StrictInt, Field(ge=1, le=MAX_HOLD_SECONDS, description="Seconds from now.", examples=[3600])
+]
+# The shape of metadata; the application checks the rest (key characters, NUL).
+_MetadataKey = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
+_MetadataValue = Annotated[StrictStr, Field(max_length=MAX_METADATA_VALUE)]
+_METADATA_DESCRIPTION = (
+    f"At most {MAX_METADATA_KEYS} keys of 1 to 40 characters of `A-Z a-z 0-9 _ . -`, each"
+    f" to a text of at most {MAX_METADATA_VALUE} characters; `null` is `{{}}`."
+)
+Metadata = Annotated[
+    dict[_MetadataKey, _MetadataValue] | None,
+    Field(
+        default=None,
+        max_length=MAX_METADATA_KEYS,
+        description=_METADATA_DESCRIPTION,
+        examples=[{"order_id": "4711"}],
+    ),
+]
+MetadataChanges = Annotated[
+    dict[_MetadataKey, _MetadataValue | None] | None,
+    Field(
+        default=None,
+        max_length=MAX_METADATA_KEYS,
+        description="Merged into the account's metadata: a text sets its key, `null` removes it.",
+        examples=[{"segment": "retail", "legacy_id": None}],
+    ),
+]
 
 
 # Response examples, shown in /docs and in the OpenAPI document.
@@ -43,10 +97,14 @@ ACCOUNT_EXAMPLE: JsonDict = {
     "id": "0b5a4c1e-8f57-4c1b-9d7e-3a8f0f0f2c11",
     "currency": "USD",
     "balance": 7500,
+    "held": 1000,
+    "available": 16500,
+    "overdraft_limit": 10000,
     "status": "active",
     "reference": "customer-42",
+    "metadata": {"segment": "retail"},
     "created_at": "2026-11-24T09:30:00.123456Z",
-    "version": 3,
+    "version": 5,
 }
 TRANSFER_EXAMPLE: JsonDict = {
     "id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
@@ -59,7 +117,36 @@ TRANSFER_EXAMPLE: JsonDict = {
     "status": "posted",
     "source_balance_after": 7500,
     "destination_balance_after": 2500,
+    "hold_id": None,
+    "metadata": {"invoice": "2026-118"},
     "created_at": "2026-11-24T09:31:00Z",
+}
+HOLD_EXAMPLE: JsonDict = {
+    "id": "1e4d8c7a-5b3f-4a21-9c6e-8f0a2b4d6e13",
+    "source_account_id": "0b5a4c1e-8f57-4c1b-9d7e-3a8f0f0f2c11",
+    "destination_account_id": "5d0c3a52-1f0e-4a55-8a6c-2b9e3c7d4e21",
+    "amount": 5000,
+    "currency": "USD",
+    "captured_amount": 2000,
+    "released_amount": 0,
+    "remaining_amount": 3000,
+    "capture_count": 1,
+    "status": "active",
+    "expires_at": "2026-12-01T09:32:00Z",
+    "description": "hotel deposit",
+    "metadata": {"booking": "B-9921"},
+    "created_at": "2026-11-24T09:32:00Z",
+    "updated_at": "2026-11-25T11:00:00Z",
+    "version": 2,
+}
+BALANCE_EXAMPLE: JsonDict = {
+    "account_id": "0b5a4c1e-8f57-4c1b-9d7e-3a8f0f0f2c11",
+    "currency": "USD",
+    "balance": 7500,
+    "held": None,
+    "available": None,
+    "as_of": "2026-11-24T12:00:00Z",
+    "entry_id": "9b2f7f3c-43c5-4d8a-8d0e-5a1f0c9e6b11",
 }
 ENTRY_EXAMPLE: JsonDict = {
     "id": "9b2f7f3c-43c5-4d8a-8d0e-5a1f0c9e6b11",
@@ -82,10 +169,33 @@ class Strict(BaseModel):
 class OpenAccountBody(Strict):
     currency: Currency
     reference: Annotated[StrictStr | None, Field(default=None, max_length=MAX_REFERENCE)] = None
+    overdraft_limit: OverdraftLimit = None
+    metadata: Metadata = None
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"currency": "USD", "reference": "customer-42"}]},
+        json_schema_extra={
+            "examples": [
+                {
+                    "currency": "USD",
+                    "reference": "customer-42",
+                    "overdraft_limit": 10000,
+                    "metadata": {"segment": "retail"},
+                }
+            ]
+        },
+    )
+
+
+class AmendAccountBody(Strict):
+    overdraft_limit: OverdraftLimit = None
+    metadata: MetadataChanges = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"overdraft_limit": 5000, "metadata": {"segment": "business"}}]
+        },
     )
 
 
@@ -93,6 +203,7 @@ class MoveMoneyBody(Strict):
     amount: Amount
     currency: Currency
     description: Description = None
+    metadata: Metadata = None
 
     model_config = ConfigDict(
         extra="forbid",
@@ -108,6 +219,7 @@ class TransferBody(Strict):
     amount: Amount
     currency: Currency
     description: Description = None
+    metadata: Metadata = None
 
     model_config = ConfigDict(
         extra="forbid",
@@ -119,9 +231,63 @@ class TransferBody(Strict):
                     "amount": 1250,
                     "currency": "USD",
                     "description": "rent",
+                    "metadata": {"invoice": "2026-118"},
                 }
             ]
         },
+    )
+
+
+class HoldBody(Strict):
+    source_account_id: Id
+    destination_account_id: Id
+    amount: Amount
+    currency: Currency
+    expires_in_seconds: HoldSeconds | None = Field(
+        default=None, description="Seconds from now; `null` is 604800 (7 days)."
+    )
+    description: Description = None
+    metadata: Metadata = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "source_account_id": "0b5a4c1e-8f57-4c1b-9d7e-3a8f0f0f2c11",
+                    "destination_account_id": "5d0c3a52-1f0e-4a55-8a6c-2b9e3c7d4e21",
+                    "amount": 5000,
+                    "currency": "USD",
+                    "expires_in_seconds": 604800,
+                    "description": "hotel deposit",
+                    "metadata": {"booking": "B-9921"},
+                }
+            ]
+        },
+    )
+
+
+class CaptureBody(Strict):
+    amount: Amount | None = Field(
+        default=None, description="Minor units; `null` is all that remains."
+    )
+    final: StrictBool | None = Field(
+        default=None, description="`true` releases what remains after this capture."
+    )
+    description: Description = None
+    metadata: Metadata = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"amount": 2000, "final": False}]},
+    )
+
+
+class ExtendHoldBody(Strict):
+    expires_in_seconds: HoldSeconds
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"expires_in_seconds": 86400}]}
     )
 
 
@@ -143,6 +309,8 @@ def _shape_of(view: type[JsonShape], example: JsonDict) -> type[BaseModel]:
 AccountOut = _shape_of(AccountView, ACCOUNT_EXAMPLE)
 TransferOut = _shape_of(TransferView, TRANSFER_EXAMPLE)
 EntryOut = _shape_of(EntryView, ENTRY_EXAMPLE)
+HoldOut = _shape_of(HoldView, HOLD_EXAMPLE)
+BalanceOut = _shape_of(BalanceView, BALANCE_EXAMPLE)
 
 
 def _page_of(item: type[BaseModel], example: JsonDict) -> type[BaseModel]:
@@ -156,6 +324,7 @@ def _page_of(item: type[BaseModel], example: JsonDict) -> type[BaseModel]:
 
 AccountPage = _page_of(AccountOut, {"data": [ACCOUNT_EXAMPLE], "next_cursor": "eyJzIjoi.Lw3k"})
 EntryPage = _page_of(EntryOut, {"data": [ENTRY_EXAMPLE], "next_cursor": None})
+HoldPage = _page_of(HoldOut, {"data": [HOLD_EXAMPLE], "next_cursor": None})
 
 
 class NewClientOut(BaseModel):

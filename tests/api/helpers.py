@@ -151,3 +151,27 @@ def transfer_body(
 
 def unknown_id() -> str:
     return str(uuid.uuid4())
+
+
+def hold_body(
+    source: Account | str, destination: Account | str, amount: int, **fields: Any
+) -> dict[str, Any]:
+    return transfer_body(source, destination, amount, **fields)
+
+
+async def place_hold(
+    api: httpx.AsyncClient, source: Account, destination: Account | str, amount: int, **fields: Any
+) -> dict[str, Any]:
+    response = await api.post(
+        "/v1/holds", json=hold_body(source, destination, amount, **fields), headers=source.owner
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def read_hold(api: httpx.AsyncClient, hold_id: str, owner: Headers) -> dict[str, Any]:
+    response = await api.get(f"/v1/holds/{hold_id}", headers=owner)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body

@@ -32,8 +32,12 @@ async def test_opening_an_account_answers_201_with_an_active_empty_account_at_ve
         "id",
         "currency",
         "balance",
+        "held",
+        "available",
+        "overdraft_limit",
         "status",
         "reference",
+        "metadata",
         "created_at",
         "version",
     }
@@ -45,7 +49,8 @@ async def test_opening_an_account_answers_201_with_an_active_empty_account_at_ve
         "active",
         1,
     )
-    assert body["reference"] is None
+    assert (body["held"], body["available"], body["overdraft_limit"]) == (0, 0, 0)
+    assert (body["reference"], body["metadata"]) == (None, {})
     assert "idempotent-replayed" not in response.headers
 
 

@@ -255,3 +255,30 @@ async def test_a_validation_error_names_the_field_but_never_echoes_a_huge_value(
     body = assert_problem(response, 422, "validation_error")
     assert "description" in body["detail"]
     assert "s3cr3t-s3cr3t-" not in response.text
+
+
+async def test_unknown_or_repeated_query_parameters_are_422_and_change_nothing(
+    api: httpx.AsyncClient,
+) -> None:
+    owner = await new_client(api)
+    account = await funded_account(api, owner, 100)
+    payee = await open_account(api, owner)
+    move = {"amount": 5, "currency": "USD"}
+
+    async with unchanged(api, account, payee):
+        for method, path, query, body in [
+            ("GET", "/v1/accounts", "limt=5", None),
+            ("GET", "/v1/accounts", "limit=5&limit=6", None),
+            ("GET", f"/v1/accounts/{account.id}", "fields=balance", None),
+            ("GET", f"/v1/accounts/{account.id}/entries", "after=&after=", None),
+            ("GET", f"/v1/accounts/{account.id}/balance", "asof=2026-01-01T00:00:00Z", None),
+            ("GET", "/v1/holds", "state=active", None),
+            ("GET", "/v1/holds", f"account_id={account.id}&account_id={payee.id}", None),
+            ("POST", f"/v1/accounts/{account.id}/withdrawals", "amount=5", move),
+            ("POST", f"/v1/accounts/{account.id}/freeze", "now=1", None),
+            ("PATCH", f"/v1/accounts/{account.id}", "dry_run=1", {"overdraft_limit": 9}),
+            ("POST", "/v1/accounts", "currency=USD", {"currency": "USD"}),
+        ]:
+            response = await api.request(method, f"{path}?{query}", json=body, headers=owner)
+            assert_problem(response, 422, "validation_error")
+    assert len((await api.get("/v1/accounts", headers=owner)).json()["data"]) == 2

@@ -30,6 +30,10 @@ BODY_ROUTES = [
     ("POST", "/v1/accounts/{id}/deposits"),
     ("POST", "/v1/accounts/{id}/withdrawals"),
     ("POST", "/v1/transfers"),
+    ("PATCH", "/v1/accounts/{id}"),
+    ("POST", "/v1/holds"),
+    ("POST", "/v1/holds/{id}/captures"),
+    ("POST", "/v1/holds/{id}/extend"),
 ]
 ALL_CLIENT_ROUTES = [
     *BODY_ROUTES,
@@ -40,6 +44,10 @@ ALL_CLIENT_ROUTES = [
     ("POST", "/v1/accounts/{id}/unfreeze"),
     ("POST", "/v1/accounts/{id}/close"),
     ("GET", "/v1/transfers/{id}"),
+    ("GET", "/v1/accounts/{id}/balance"),
+    ("GET", "/v1/holds"),
+    ("GET", "/v1/holds/{id}"),
+    ("POST", "/v1/holds/{id}/void"),
 ]
 
 
@@ -65,7 +73,11 @@ async def test_a_wrong_method_is_405_before_authentication_and_names_the_allowed
 ) -> None:
     for method, path, allowed in [
         ("DELETE", "/v1/accounts", {"GET", "HEAD", "POST"}),
-        ("PUT", "/v1/accounts/{id}", {"GET", "HEAD"}),
+        ("PUT", "/v1/accounts/{id}", {"GET", "HEAD", "PATCH"}),
+        ("DELETE", "/v1/holds", {"GET", "HEAD", "POST"}),
+        ("GET", "/v1/holds/{id}/captures", {"POST"}),
+        ("PATCH", "/v1/holds/{id}", {"GET", "HEAD"}),
+        ("POST", "/v1/accounts/{id}/balance", {"GET", "HEAD"}),
         ("GET", "/v1/accounts/{id}/freeze", {"POST"}),
         ("DELETE", "/v1/accounts/{id}/deposits", {"POST"}),
         ("PATCH", "/v1/transfers", {"POST"}),

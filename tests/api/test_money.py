@@ -33,6 +33,8 @@ TRANSFER_FIELDS = {
     "status",
     "source_balance_after",
     "destination_balance_after",
+    "hold_id",
+    "metadata",
     "created_at",
 }
 ENTRY_FIELDS = {"id", "transfer_id", "account_id", "amount", "balance_after", "created_at"}
@@ -67,6 +69,8 @@ async def test_a_deposit_answers_201_with_no_source_and_the_balance_after(
         "status": "posted",
         "source_balance_after": None,
         "destination_balance_after": 2500,
+        "hold_id": None,
+        "metadata": {},
     }
     assert (await read(api, account))["balance"] == 2500
 
@@ -96,6 +100,8 @@ async def test_a_withdrawal_answers_201_with_no_destination_and_the_balance_afte
         "status": "posted",
         "source_balance_after": 700,
         "destination_balance_after": None,
+        "hold_id": None,
+        "metadata": {},
     }
     assert await balance(api, account) == 700
 
@@ -125,6 +131,8 @@ async def test_a_transfer_between_own_accounts_shows_both_balances_after(
         "status": "posted",
         "source_balance_after": 0,
         "destination_balance_after": 1005,
+        "hold_id": None,
+        "metadata": {},
     }
     assert (await balance(api, source), await balance(api, destination)) == (0, 1005)
 

@@ -1,4 +1,5 @@
-"""``/v1/accounts``: open, read, list, freeze, unfreeze, close, fund, withdraw, statement."""
+"""``/v1/accounts``: open, read, list, amend, freeze, unfreeze, close, fund, withdraw,
+statement, balance."""
 
 from typing import Annotated
 
@@ -8,10 +9,12 @@ from fastapi.responses import JSONResponse
 
 from application.accounts import AccountService
 from application.commands import (
+    AmendAccount,
     CloseAccount,
     Deposit,
     FreezeAccount,
     GetAccount,
+    GetBalance,
     ListAccounts,
     ListEntries,
     OpenAccount,
@@ -26,10 +29,19 @@ from interfaces.container import Container
 from interfaces.http import render
 from interfaces.http.guards import ClientRoute, current_client
 from interfaces.http.provide import Provide
-from interfaces.http.responses import IdempotencyKey, created, path_id, problems, replayable
+from interfaces.http.responses import (
+    IdempotencyKey,
+    created,
+    instant,
+    path_id,
+    problems,
+    replayable,
+)
 from interfaces.http.schemas import (
     AccountOut,
     AccountPage,
+    AmendAccountBody,
+    BalanceOut,
     EntryPage,
     MoveMoneyBody,
     OpenAccountBody,
@@ -67,7 +79,14 @@ async def open_account(
     accounts: Accounts,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    command = OpenAccount(client.id, body.currency, body.reference, idempotency_key)
+    command = OpenAccount(
+        client.id,
+        body.currency,
+        body.reference,
+        idempotency_key,
+        overdraft_limit=0 if body.overdraft_limit is None else body.overdraft_limit,
+        metadata=body.metadata,
+    )
     result = await accounts.open(command)
     return created(result, render.account(result.value))
 
@@ -88,6 +107,17 @@ async def list_accounts(
 async def get_account(account_id: str, client: Client, accounts: Accounts) -> JSONResponse:
     view = await accounts.get(GetAccount(client.id, path_id(account_id)))
     return JSONResponse(render.account(view))
+
+
+@router.patch("/{account_id}", response_model=AccountOut, responses=STATUS_CHANGE)
+@inject
+async def amend_account(
+    account_id: str, body: AmendAccountBody, client: Client, accounts: Accounts
+) -> JSONResponse:
+    """Set the overdraft limit and merge metadata (a `null` value removes its key), as
+    one change; at least one of the two. A change that changes nothing keeps `version`."""
+    command = AmendAccount(client.id, path_id(account_id), body.overdraft_limit, body.metadata)
+    return JSONResponse(render.account(await accounts.amend(command)))
 
 
 @router.post("/{account_id}/freeze", response_model=AccountOut, responses=STATUS_CHANGE)
@@ -131,6 +161,7 @@ async def deposit(
         body.currency,
         body.description,
         idempotency_key,
+        body.metadata,
     )
     result = await payments.deposit(command)
     return created(result, render.transfer(result.value))
@@ -156,6 +187,7 @@ async def withdraw(
         body.currency,
         body.description,
         idempotency_key,
+        body.metadata,
     )
     result = await payments.withdraw(command)
     return created(result, render.transfer(result.value))
@@ -169,3 +201,24 @@ async def list_entries(
 ) -> JSONResponse:
     query = ListEntries(client.id, path_id(account_id), PageRequest(limit, after))
     return JSONResponse(render.page(await ledger.list_entries(query), render.entry))
+
+
+@router.get("/{account_id}/balance", response_model=BalanceOut, responses=problems(404, 422))
+@router.head("/{account_id}/balance", include_in_schema=False)
+@inject
+async def get_balance(
+    account_id: str,
+    client: Client,
+    accounts: Accounts,
+    as_of: Annotated[
+        str | None,
+        Query(
+            description="An RFC 3339 timestamp with its offset, not in the future: the"
+            " balance right after the account's last entry created at or before it.",
+            examples=["2026-11-24T12:00:00Z"],
+        ),
+    ] = None,
+) -> JSONResponse:
+    moment = None if as_of is None else instant(as_of, "as_of")
+    query = GetBalance(client.id, path_id(account_id), moment)
+    return JSONResponse(render.balance(await accounts.balance(query)))

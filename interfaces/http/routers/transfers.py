@@ -52,6 +52,7 @@ async def create_transfer(
         body.currency,
         body.description,
         idempotency_key,
+        body.metadata,
     )
     result = await payments.transfer(command)
     return created(result, render.transfer(result.value))
