@@ -870,6 +870,26 @@ async def test_a_refused_capture_is_replayed_under_its_key(api: httpx.AsyncClien
     assert again.json() == first.json()
 
 
+async def test_a_capture_of_an_unknown_hold_is_stored_under_its_key(
+    api: httpx.AsyncClient,
+) -> None:
+    source, destination = await pair(api)
+    hold = await place_hold(api, source, destination, 300)
+    headers = with_key(source.owner, "capture-3")
+    unknown = f"/v1/holds/{unknown_id()}/captures"
+
+    first = await api.post(unknown, json={}, headers=headers)
+    again = await api.post(unknown, json={}, headers=headers)
+    elsewhere = await api.post(f"/v1/holds/{hold['id']}/captures", json={}, headers=headers)
+
+    assert_problem(first, 404, "hold_not_found")
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    # The key is bound to the first request: the same key on a real hold is another request.
+    assert_problem(elsewhere, 422, "idempotency_key_reused")
+    assert (await read_hold(api, hold["id"], source.owner))["captured_amount"] == 0
+
+
 async def test_void_and_extend_ignore_an_idempotency_key(api: httpx.AsyncClient) -> None:
     source, destination = await pair(api)
     hold = await place_hold(api, source, destination, 300)
