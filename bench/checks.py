@@ -4,8 +4,8 @@
   reconcile` checks), in one REPEATABLE READ snapshot;
 - transfers between customers create and destroy no money: the customers' total is
   exactly what the opening deposits put in;
-- the transfers in the database are exactly those the system reported committed
-  (none lost, none doubled).
+- the transfers in the database, captures of holds included, are exactly those the
+  system reported committed (none lost, none doubled).
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ async def _reconcile(url: str) -> dict[str, Any]:
                 text(
                     "SELECT (SELECT coalesce(sum(balance), 0) FROM accounts"
                     "        WHERE kind = 'customer'),"
-                    "       (SELECT count(*) FROM transfers WHERE kind = 'transfer')"
+                    "       (SELECT count(*) FROM transfers"
+                    "        WHERE kind IN ('transfer', 'capture'))"
                 )
             )
             customer_total, transfers = totals.one()

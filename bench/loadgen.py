@@ -4,9 +4,12 @@ Reads one JSON spec on stdin and writes one JSON result on stdout. ``concurrency
 tasks each send a request, wait for its answer and send the next, from ``start_at``
 (a wall-clock time, so several generator processes start together) for ``warmup`` +
 ``duration`` seconds; only answers that arrive inside the last ``duration`` seconds
-are counted. Every transfer goes between two distinct random accounts of the list,
-with a fresh Idempotency-Key. Requests time out after ``timeout`` seconds, and the
-process stops by itself.
+are counted. ``mode`` is what one operation is: ``transfer``, one POST /v1/transfers;
+``hold``, a POST /v1/holds and then the capture of all of it, two requests timed and
+counted as one operation whose status is the first that is not 201 (else the capture's);
+``live``, GET /health/live. Transfers and holds go between two distinct random accounts
+of the list, and every POST has a fresh Idempotency-Key. Requests time out after
+``timeout`` seconds, and the process stops by itself.
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ from bench.plan import CURRENCY, MAX_AMOUNT
 
 async def generate(spec: dict[str, Any]) -> dict[str, Any]:
     accounts: list[str] = spec["accounts"]
-    transfer = spec["mode"] == "transfer"
-    url = spec["url"] + ("/v1/transfers" if transfer else "/health/live")
+    mode = spec["mode"]
+    url = spec["url"] + {"transfer": "/v1/transfers", "hold": "/v1/holds"}.get(mode, "/health/live")
     auth = {"Authorization": f"Bearer {spec['api_key']}", "Content-Type": "application/json"}
     rng = random.Random(spec["seed"])
     statuses: Counter[str] = Counter()  # whole run, for the books
@@ -53,11 +56,16 @@ async def generate(spec: dict[str, Any]) -> dict[str, Any]:
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             await requests(session)
 
+    async def post(session: aiohttp.ClientSession, url: str, body: str) -> tuple[str, bytes]:
+        headers = {**auth, "Idempotency-Key": uuid.uuid4().hex}
+        async with session.post(url, data=body, headers=headers) as response:
+            return str(response.status), await response.read()
+
     async def requests(session: aiohttp.ClientSession) -> None:
         n = len(accounts)
         while (sent := time.perf_counter()) < stop_at:
             try:
-                if transfer:
+                if mode != "live":
                     a = rng.randrange(n)
                     b = (a + rng.randrange(1, n)) % n
                     body = json.dumps(
@@ -68,10 +76,10 @@ async def generate(spec: dict[str, Any]) -> dict[str, Any]:
                             "currency": CURRENCY,
                         }
                     )
-                    headers = {**auth, "Idempotency-Key": uuid.uuid4().hex}
-                    async with session.post(url, data=body, headers=headers) as response:
-                        await response.read()
-                        status = str(response.status)
+                    status, answer = await post(session, url, body)
+                    if mode == "hold" and status == "201":
+                        hold = json.loads(answer)["id"]
+                        status, _ = await post(session, f"{url}/{hold}/captures", "{}")
                 else:
                     async with session.get(url) as response:
                         await response.read()

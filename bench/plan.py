@@ -42,6 +42,9 @@ class Plan:
     soak: float = 60.0  # service RSS over one long cell; 0 skips it
     soak_distribution: Distribution = UNIFORM
     soak_concurrency: int = 32
+    # One more service cell, in every run: a hold and its capture as one operation.
+    hold_distribution: Distribution = HOT
+    hold_concurrency: int = 32
     workers: int = 2
     generator_processes: int = 1
     systems: tuple[str, ...] = ("pgbench", "service", "app")

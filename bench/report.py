@@ -38,7 +38,8 @@ def one_line(result: dict[str, Any]) -> str:
         return (
             f"{result['tps']:.0f} req/s, p50/p95/p99 {_latencies(result)} ms, generator CPU {cpu}"
         )
-    text = f"{result['tps']:.1f} transfers/s, p50/p95/p99 {_latencies(result)} ms"
+    unit = "hold + capture pairs" if system == "hold" else "transfers"
+    text = f"{result['tps']:.1f} {unit}/s, p50/p95/p99 {_latencies(result)} ms"
     if system == "pgbench":
         text += f", failed after retries {result['failed']}"
     else:
@@ -130,7 +131,8 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {key[0]} c={key[1]} | {_tps(p)} | {_tps(s)} | {_ratio(s, p)} | {_tps(a)} "
             f"| {_ratio(a, p)} | " + " | ".join(http) + " |"
         )
-    lines += ["", *_details(cells), "", *_ceiling(cells), "", *_books_section(cells)]
+    lines += ["", *_holds(cells, service), "", *_details(cells), "", *_ceiling(cells)]
+    lines += ["", *_books_section(cells)]
     lines += ["", *targets(cells), "", *_soak(cells)]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -145,6 +147,31 @@ def _other_load(cells: list[dict[str, Any]]) -> str:
     if mean < 0.2:
         return text + "."
     return text + " (of 2): the machine was not quiet, and every system here ran slower for it."
+
+
+def _holds(
+    cells: list[dict[str, Any]], service: dict[tuple[str, int], dict[str, Any]]
+) -> list[str]:
+    """The hold + capture cell, beside the service's transfers in the same cell."""
+    hold = next((c for c in cells if c["system"] == "hold"), None)
+    if hold is None:
+        return []
+    key = (hold["distribution"], hold["concurrency"])
+    latency = hold["latency_ms"]
+    return [
+        "## Hold + capture (two requests)",
+        "",
+        "One operation is `POST /v1/holds` and then `POST /v1/holds/{id}/captures` of all of "
+        "it, each with a fresh Idempotency-Key; its latency is the pair's. Beside it, the "
+        "service's transfers (one request each) in the same cell of this run.",
+        "",
+        "| cell | hold + capture pairs/s | pair p50/p99 ms | 503 rate | errors "
+        "| transfers/s | pairs/s ÷ transfers/s |",
+        "|---|---|---|---|---|---|---|",
+        f"| {key[0]} c={key[1]} | {_tps(hold)} | {_ms(latency, 'p50')}/{_ms(latency, 'p99')} "
+        f"| {hold['rate_503']:.2%} | {_errors(hold)} | {_tps(service.get(key))} "
+        f"| {_ratio(hold, service.get(key))} |",
+    ]
 
 
 def _details(cells: list[dict[str, Any]]) -> list[str]:
@@ -166,7 +193,7 @@ def _details(cells: list[dict[str, Any]]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in cells:
-        if c["system"] not in ("pgbench", "service", "app", "soak"):
+        if c["system"] not in ("pgbench", "service", "app", "hold", "soak"):
             continue
         db = c.get("db") or {}
         failed = c["failed"] if c["system"] == "pgbench" else c["count_503"]
@@ -207,8 +234,8 @@ def _books_section(cells: list[dict[str, Any]]) -> list[str]:
     if not broken:
         lines.append(
             f"All {len(checked)} checks passed: every invariant of `banking reconcile`, "
-            "the customers' total unchanged, and the transfers in the database exactly "
-            "those reported committed."
+            "the customers' total unchanged, and the transfers in the database (captures "
+            "included) exactly those reported committed."
         )
     for c in broken:
         b = c["books"]

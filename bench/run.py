@@ -84,7 +84,7 @@ class Progress:
         self.total = sum(
             {
                 "pgbench": cells,
-                "service": len(plan.concurrencies) + cells + (1 if plan.soak else 0),
+                "service": len(plan.concurrencies) + cells + 1 + (1 if plan.soak else 0),
                 "app": cells,
             }[system]
             for system in plan.systems
@@ -134,6 +134,10 @@ def main(argv: list[str] | None = None) -> None:
             for name, system in running.items():
                 progress.step(f"{name} {distribution.name} c={concurrency}")
                 progress.done(system.run_cell(distribution, concurrency))
+        if service is not None:
+            distribution, concurrency = plan.hold_distribution, plan.hold_concurrency
+            progress.step(f"service hold + capture {distribution.name} c={concurrency}")
+            progress.done(service.run_cell(distribution, concurrency, mode="hold"))
         if service is not None and plan.soak:
             distribution, concurrency = plan.soak_distribution, plan.soak_concurrency
             progress.step(f"service soak {distribution.name} c={concurrency}, {plan.soak:g} s")

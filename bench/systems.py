@@ -190,7 +190,9 @@ class HttpService:
         distribution: Distribution,
         concurrency: int,
         soak: bool = False,
+        mode: str = "transfer",
     ) -> dict[str, Any]:
+        """One cell; ``mode="hold"``: each operation is a hold and its capture."""
         warmup = self.plan.warmup
         duration = self.plan.soak if soak else self.plan.duration
 
@@ -199,7 +201,7 @@ class HttpService:
             with sampled(self.service.rss, every=5.0 if soak else 0.5) as samples:
                 generated = loadgen_runner.run(
                     self.service.base,
-                    "transfer",
+                    mode,
                     self.api_key,
                     account_ids(distribution),
                     concurrency,
@@ -221,10 +223,11 @@ class HttpService:
             )
             return result
 
-        system = "soak" if soak else "service"
+        system = "soak" if soak else "hold" if mode == "hold" else "service"
         measure = run
         process = self.service.process
-        if not soak and concurrency == self.plan.flame_concurrency and process is not None:
+        flamed = system == "service" and concurrency == self.plan.flame_concurrency
+        if flamed and process is not None:
             directory = Path(self.plan.flame_dir or ".")
             output = directory / f"flame-service-{distribution.name}-c{concurrency}.svg"
 
