@@ -183,7 +183,8 @@ def test_partial_captures_move_money_and_keep_the_hold_active() -> None:
     assert hold.updated_at == NOW + timedelta(hours=1)
     assert (source.balance, source.held, source.available) == (850, 150, 700)
     assert destination.balance == 150
-    assert first.kind is TransferKind.CAPTURE and first.hold_id == hold.id
+    assert first.kind is TransferKind.CAPTURE
+    assert first.hold_id == hold.id
     assert [entry.amount for entry in first.entries] == [-100, 100]
     assert (second.debit.balance_after, second.credit.balance_after) == (850, 150)
     assert_sums(hold)
@@ -406,7 +407,7 @@ def test_a_captured_or_voided_hold_cannot_be_extended(end: str) -> None:
 
 
 def test_expiry_is_exact_not_a_microsecond_early() -> None:
-    hold, source, destination = a_hold()
+    hold, _, _ = a_hold()
 
     assert not hold.has_expired(EXPIRES_AT - TICK)
     assert hold.as_of(EXPIRES_AT - TICK) is hold
@@ -545,7 +546,7 @@ def test_a_lapse_changes_nothing_visible_and_no_version() -> None:
 
     assert account.lapsed_held == 100
     assert (account.balance, account.held, account.available, account.version) == before
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="expired holds"):
         account.lapse(101)
 
 
@@ -618,7 +619,7 @@ def test_a_frozen_account_may_be_amended_but_a_closed_one_not() -> None:
 
 
 def test_closing_needs_nothing_held() -> None:
-    hold, source, destination = a_hold(300, balance=300)
+    hold, source, _ = a_hold(300, balance=300)
     source.balance = 0  # as if the balance had gone while the hold stays
     before = state(source)
 
