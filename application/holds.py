@@ -108,8 +108,11 @@ class HoldService:
         description = valid_text(command.description, "description", MAX_DESCRIPTION)
         metadata = fixed_metadata(command.metadata)
         once = Once(command, "capture", TRANSFER_CODEC, self._clock)
-        held = await self._find(command.client_id, command.hold_id)
-        ids = (held.source_account_id, held.destination_account_id)
+        try:
+            held = await self._find(command.client_id, command.hold_id)
+            ids: tuple[uuid.UUID, ...] = (held.source_account_id, held.destination_account_id)
+        except HoldNotFoundError:
+            ids = ()  # refused again inside the transaction, where a key stores the refusal
         async for uow in self._transactions.attempts(accounts=ids, once=once):
             async with uow:
                 locked = await uow.accounts.get_many_for_update(ids)

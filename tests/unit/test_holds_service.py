@@ -21,6 +21,7 @@ from application.commands import (
     GetAccount,
     GetBalance,
     GetHold,
+    ListAccounts,
     ListHolds,
     OpenAccount,
     PlaceHold,
@@ -308,6 +309,26 @@ async def test_capturing_with_a_key_takes_effect_once(world: World) -> None:
     assert (await world.account(world.destination)).balance == 100
 
 
+async def test_a_capture_of_another_clients_hold_with_a_key_is_stored_like_any_refusal(
+    world: World,
+) -> None:
+    hold = await world.place(300)
+    await world.bank.payments.deposit(
+        Deposit(world.other, world.others_account, 1, "USD", idempotency_key="d-1")
+    )
+    command = CaptureHold(world.other, hold.id, idempotency_key="c-3")
+
+    with pytest.raises(HoldNotFoundError) as first:
+        await world.bank.holds.capture(command)
+    with pytest.raises(HoldNotFoundError) as again:
+        await world.bank.holds.capture(command)
+    with pytest.raises(IdempotencyKeyReusedError):  # the key is the deposit's
+        await world.bank.holds.capture(CaptureHold(world.other, hold.id, idempotency_key="d-1"))
+
+    assert (first.value.replayed, again.value.replayed) == (False, True)
+    assert (await world.hold(hold.id)).captured_amount == 0
+
+
 async def test_a_refused_capture_with_a_key_is_replayed(world: World) -> None:
     hold = await world.place(300, seconds=60)
     world.clock.advance(timedelta(seconds=60))
@@ -347,6 +368,8 @@ async def test_an_expired_hold_is_expired_everywhere_without_a_sweep(world: Worl
     ):
         with pytest.raises(HoldExpiredError):
             await attempt
+    listed = await world.bank.accounts.list(ListAccounts(world.client, PageRequest(limit=10)))
+    assert [view for view in listed.data if view.id == world.source] == [source]
     assert world.store.state.holds[hold.id].status is HoldStatus.ACTIVE  # not swept
 
 

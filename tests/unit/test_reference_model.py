@@ -1008,9 +1008,6 @@ class BankModel(RuleBasedStateMachine):
         amount = (
             None if share is None else max(1, hold.remaining // share) + exceed * hold.remaining
         )
-        if caller != self.model[hold.source].owner:
-            # a stranger's capture fails before its key is looked at
-            key = None
         self.submit(CaptureHold(caller, hold.id, amount, final, None, key))
 
     @precondition(lambda self: bool(self.holds))
