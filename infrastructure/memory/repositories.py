@@ -38,8 +38,9 @@ class MemoryAccountRepository:
 
     async def get(self, account_id: uuid.UUID) -> Account | None:
         stored = self._state.accounts.get(account_id)
-        if stored is None:
-            return None
+        return None if stored is None else self._as_of_clock(stored)
+
+    def _as_of_clock(self, stored: Account) -> Account:
         account = copy.copy(stored)
         # Stored, ``held`` counts every hold written as active; split off those that
         # expired by the unit of work's clock.
@@ -47,7 +48,7 @@ class MemoryAccountRepository:
         account.lapsed_held = sum(
             hold.remaining
             for hold in self._state.holds.values()
-            if hold.source_account_id == account_id
+            if hold.source_account_id == account.id
             and hold.status is HoldStatus.ACTIVE
             and hold.has_expired(self._now)
         )
@@ -97,7 +98,7 @@ class MemoryAccountRepository:
             return [timestamp_position(account.created_at), str(account.id)]
 
         return paginate(
-            [copy.copy(account) for account in owned],
+            [self._as_of_clock(account) for account in owned],
             page,
             f"accounts:{owner_id}",
             position,
