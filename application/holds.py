@@ -117,7 +117,8 @@ class HoldService:
                     raise
             return once.outcome()
         ids = (held.source_account_id, held.destination_account_id)
-        async for uow in self._transactions.attempts(accounts=ids, once=once):
+        holds = [command.hold_id]
+        async for uow in self._transactions.attempts(accounts=ids, once=once, holds=holds):
             async with uow:
                 locked = await uow.accounts.get_many_for_update(ids)
                 hold = await self._locked(uow, command.client_id, command.hold_id)
@@ -150,9 +151,10 @@ class HoldService:
         """Release what remains; voiding a voided hold changes nothing."""
 
         held = await self._find(command.client_id, command.hold_id)
-        async for uow in self._transactions.attempts(accounts=[held.source_account_id]):
+        source_id, hold_ids = [held.source_account_id], [held.id]
+        async for uow in self._transactions.attempts(accounts=source_id, holds=hold_ids):
             async with uow:
-                locked = await uow.accounts.get_many_for_update([held.source_account_id])
+                locked = await uow.accounts.get_many_for_update(source_id)
                 hold = await self._locked(uow, command.client_id, command.hold_id)
                 source = locked[hold.source_account_id]
                 now = await uow.now()
@@ -169,9 +171,10 @@ class HoldService:
         """Move the expiry to now + the given seconds when that is later; never earlier."""
         expires_in = valid_hold_duration(command.expires_in_seconds)
         held = await self._find(command.client_id, command.hold_id)
-        async for uow in self._transactions.attempts(accounts=[held.source_account_id]):
+        source_id, hold_ids = [held.source_account_id], [held.id]
+        async for uow in self._transactions.attempts(accounts=source_id, holds=hold_ids):
             async with uow:
-                await uow.accounts.get_many_for_update([held.source_account_id])
+                await uow.accounts.get_many_for_update(source_id)
                 hold = await self._locked(uow, command.client_id, command.hold_id)
                 now = await uow.now()
                 version = hold.version
@@ -271,7 +274,8 @@ class HoldExpiry:
             return 0, 0
         sources = sorted({hold.source_account_id for hold in candidates})
         released = 0
-        async for uow in self._transactions.attempts(accounts=sources):
+        due = [hold.id for hold in candidates]
+        async for uow in self._transactions.attempts(accounts=sources, holds=due):
             async with uow:
                 released = 0
                 if not await uow.holds.claim_sweep():

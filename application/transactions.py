@@ -80,9 +80,12 @@ class RetryCounters:
 
 
 class WriteUnitOfWorkFactory(Protocol):
-    def __call__(self, accounts: Collection[uuid.UUID] = ()) -> UnitOfWork:
-        """A fresh unit of work that may write; ``accounts`` are the accounts it will
-        lock, when the caller knows them, so storage can queue it before its snapshot."""
+    def __call__(
+        self, accounts: Collection[uuid.UUID] = (), holds: Collection[uuid.UUID] = ()
+    ) -> UnitOfWork:
+        """A fresh unit of work that may write; ``accounts`` (and ``holds``) are what it
+        will lock, when the caller knows them, so storage can queue it before its
+        snapshot and lock them for it together with others'."""
         ...
 
 
@@ -107,12 +110,15 @@ class Transactions:
         return self._read()
 
     async def attempts(
-        self, accounts: Collection[uuid.UUID] = (), once: Once[Any] | None = None
+        self,
+        accounts: Collection[uuid.UUID] = (),
+        once: Once[Any] | None = None,
+        holds: Collection[uuid.UUID] = (),
     ) -> AsyncIterator[UnitOfWork]:
         """Fresh units of work until one attempt settles (see the module doc)."""
         conflicts = lost_races = 0
         while True:
-            attempt = _Attempt(self._write(accounts), once)
+            attempt = _Attempt(self._write(accounts, holds), once)
             yield attempt
             if attempt.outcome == "conflict":
                 conflicts += 1

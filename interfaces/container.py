@@ -27,7 +27,7 @@ def postgres_transactions(
 ) -> Transactions:
     """Every write goes through the executor's batches; reads get their own snapshot."""
     return Transactions(
-        write=lambda accounts=(): PostgresUnitOfWork(executor, accounts),
+        write=lambda accounts=(), holds=(): PostgresUnitOfWork(executor, accounts, holds),
         read=lambda: ReadUnitOfWork(executor),
         policy=policy or settings.retry_policy,
     )

@@ -87,7 +87,7 @@ class InMemoryUnitOfWork:
 def memory_transactions(store: MemoryStore, policy: RetryPolicy | None = None) -> Transactions:
     """The application's transactions over the in-memory adapter."""
     return Transactions(
-        write=lambda accounts=(): InMemoryUnitOfWork(store),
+        write=lambda accounts=(), holds=(): InMemoryUnitOfWork(store),
         read=lambda: InMemoryUnitOfWork(store),
         policy=policy,
     )

@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from domain.account import Account
 from domain.errors import ConcurrencyConflictError, IdempotencyKeyTakenError, TransientConflictError
 from domain.hold import Hold
-from infrastructure.postgres.holds import lock_hold
+from infrastructure.postgres.holds import lock_holds
 from infrastructure.postgres.locking import LockStrategy, lock_accounts
 from infrastructure.postgres.rows import account_from_row, hold_from_row
 from infrastructure.postgres.tables import idempotency_keys
@@ -65,6 +65,7 @@ class Turn:
     """One unit of work's place in the queue and then in a batch."""
 
     accounts: frozenset[uuid.UUID]
+    holds: frozenset[uuid.UUID]
     # The batch, once it is this member's turn; or why no batch will come.
     started: asyncio.Future[Batch | BaseException]
     # Set by the member when its turn ends: True if it committed writes.
@@ -114,13 +115,17 @@ class Batch:
             loaded.append(account.id)
         return loaded
 
-    async def load_hold(self, hold_id: uuid.UUID) -> bool:
-        """Lock and load a hold not loaded yet; False if it was loaded already."""
-        if hold_id in self.holds:
-            return False
-        row = (await self.tx.execute(lock_hold(hold_id))).first()
-        self.holds[hold_id] = None if row is None else hold_from_row(row)
-        return True
+    async def load_holds(self, hold_ids: Collection[uuid.UUID]) -> list[uuid.UUID]:
+        """Lock and load the holds not loaded yet, in id order, after the accounts (the
+        order every transaction takes them in); returns those it loaded."""
+        missing = sorted(set(hold_ids) - set(self.holds))
+        if not missing:
+            return []
+        for hold_id in missing:
+            self.holds[hold_id] = None
+        for row in await self.tx.execute(lock_holds(missing)):
+            self.holds[row.id] = hold_from_row(row)
+        return missing
 
     def hold_copy(self, hold_id: uuid.UUID) -> Hold | None:
         hold = self.holds.get(hold_id)
@@ -187,10 +192,16 @@ class TransactionExecutor:
     def transaction(self) -> Transaction:
         return Transaction(self.engine)
 
-    def queue(self, account_ids: Collection[uuid.UUID]) -> Turn:
+    def queue(
+        self, account_ids: Collection[uuid.UUID], hold_ids: Collection[uuid.UUID] = ()
+    ) -> Turn:
         loop = asyncio.get_running_loop()
         turn = Turn(
-            frozenset(account_ids), loop.create_future(), loop.create_future(), loop.create_future()
+            frozenset(account_ids),
+            frozenset(hold_ids),
+            loop.create_future(),
+            loop.create_future(),
+            loop.create_future(),
         )
         self._queue.append(turn)
         self._kick()
@@ -263,12 +274,14 @@ class TransactionExecutor:
         tx = self.transaction()
         batch = Batch(tx)
         union = frozenset().union(*(turn.accounts for turn in turns))
+        hold_union = frozenset().union(*(turn.holds for turn in turns))
         try:
             try:
                 await tx.begin(
                     self.settings.begin(self.isolation, self.strategy.before_snapshot(union))
                 )
                 await batch.load(union)
+                await batch.load_holds(hold_union)
             except Exception as error:
                 self._could_not_begin(turns, error)
                 return

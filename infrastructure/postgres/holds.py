@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -144,5 +145,11 @@ def _has_status(status: HoldStatus, now: datetime) -> ColumnElement[bool]:
     return holds.c.status == status.value
 
 
-def lock_hold(hold_id: uuid.UUID) -> Any:
-    return select(holds).where(holds.c.id == hold_id).with_for_update()
+def lock_holds(hold_ids: Collection[uuid.UUID]) -> Any:
+    """Load and lock holds in one statement, in ascending id order."""
+    return (
+        select(holds)
+        .where(holds.c.id.in_(sorted(set(hold_ids))))
+        .order_by(holds.c.id)
+        .with_for_update()
+    )

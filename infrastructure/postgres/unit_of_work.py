@@ -40,11 +40,19 @@ class PostgresUnitOfWork:
 
     ``accounts`` are the accounts it will lock, so the batch locks them before its
     snapshot; others can still be locked, later and at a higher risk of a retry.
+    ``holds`` are the holds it will lock: the batch locks them right after the
+    accounts, all members' in one statement.
     """
 
-    def __init__(self, executor: TransactionExecutor, accounts: Collection[uuid.UUID]) -> None:
+    def __init__(
+        self,
+        executor: TransactionExecutor,
+        accounts: Collection[uuid.UUID],
+        holds: Collection[uuid.UUID] = (),
+    ) -> None:
         self._executor = executor
         self._accounts = frozenset(accounts)
+        self._holds = frozenset(holds)
         self._pending = PendingWrites()
         self._turn: Turn | None = None
         self._share: _Share | None = None
@@ -52,7 +60,7 @@ class PostgresUnitOfWork:
         self._ended = False
 
     async def __aenter__(self) -> Self:
-        turn = self._turn = self._executor.queue(self._accounts)
+        turn = self._turn = self._executor.queue(self._accounts, self._holds)
         try:
             started = await turn.started
         except asyncio.CancelledError:
@@ -180,8 +188,7 @@ class _Share:
     async def lock_hold(self, hold_id: uuid.UUID) -> Hold | None:
         if hold_id not in self.batch.holds:
             await self._enter_savepoint()
-            if await self.batch.load_hold(hold_id):
-                self._loaded_holds.append(hold_id)
+            self._loaded_holds += await self.batch.load_holds([hold_id])
         return self.batch.hold_copy(hold_id)
 
     async def undo(self) -> None:

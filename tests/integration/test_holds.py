@@ -37,7 +37,7 @@ from domain.hold import Hold, HoldStatus
 from infrastructure.postgres import executor as executor_module
 from infrastructure.postgres import locking
 from infrastructure.postgres.executor import Batch
-from infrastructure.postgres.holds import lock_hold
+from infrastructure.postgres.holds import lock_holds
 from infrastructure.postgres.locking import AccountLocks
 from infrastructure.postgres.tables import accounts
 from tests.bank import Bank
@@ -173,20 +173,20 @@ async def test_the_hold_storm_detects_a_hold_without_its_lock(
     holds = await place_holds(bank, client, source, payee)
     await weaken(engine, monkeypatch, *(worker.executor for worker in workers))
 
-    def plain_select(hold_id: uuid.UUID) -> object:
-        query = lock_hold(hold_id)
+    def plain_select(hold_ids: Collection[uuid.UUID]) -> object:
+        query = lock_holds(hold_ids)
         query._for_update_arg = None
         return query
 
-    original = Batch.load_hold
+    original = Batch.load_holds
 
-    async def slow_load_hold(self: Batch, hold_id: uuid.UUID) -> bool:
-        loaded = await original(self, hold_id)
+    async def slow_load_holds(self: Batch, hold_ids: Collection[uuid.UUID]) -> list[uuid.UUID]:
+        loaded = await original(self, hold_ids)
         await asyncio.sleep(0.005)
         return loaded
 
-    monkeypatch.setattr(executor_module, "lock_hold", plain_select)
-    monkeypatch.setattr(Batch, "load_hold", slow_load_hold)
+    monkeypatch.setattr(executor_module, "lock_holds", plain_select)
+    monkeypatch.setattr(Batch, "load_holds", slow_load_holds)
 
     await hold_storm(
         [worker.bank for worker in workers], client, source, payee, holds, seed=2,

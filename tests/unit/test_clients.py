@@ -59,7 +59,7 @@ async def test_a_key_that_authenticated_once_is_remembered_and_unknown_keys_are_
         return InMemoryUnitOfWork(store)
 
     transactions = Transactions(
-        write=lambda accounts=(): InMemoryUnitOfWork(store), read=counting_read
+        write=lambda accounts=(), holds=(): InMemoryUnitOfWork(store), read=counting_read
     )
     service = ClientService(
         transactions, SteppingClock(), SequentialIds(), lambda: "s", remembered_keys=1

@@ -42,7 +42,7 @@ class Subject:
             self.sleeps.append(seconds)
 
         self.transactions = Transactions(
-            write=lambda accounts=(): ConflictingUnitOfWork(store, remaining),
+            write=lambda accounts=(), holds=(): ConflictingUnitOfWork(store, remaining),
             read=lambda: InMemoryUnitOfWork(store),
             policy=RetryPolicy(attempts=attempts, base_delay=0.01, max_delay=0.04),
             sleep=record_sleep,
