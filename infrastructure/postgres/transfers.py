@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from domain.money import Money
 from domain.pagination import Page, PageRequest, decode_cursor, encode_cursor
@@ -77,15 +78,19 @@ class PostgresTransferRepository:
     async def latest_entry(
         self, account_id: uuid.UUID, as_of: datetime | None = None
     ) -> Entry | None:
-        if as_of is None:
-            order = [entries.c.account_version.desc()]
-            query = select(entries).where(entries.c.account_id == account_id)
-        else:
-            # ix_entries_account_history: created_at never decreases along
-            # account_version, so the newest entry by both is the last one applied.
-            order = [entries.c.created_at.desc(), entries.c.account_version.desc()]
-            query = select(entries).where(
-                entries.c.account_id == account_id, entries.c.created_at <= as_of
-            )
-        row = (await self._db.execute(query.order_by(*order).limit(1))).mappings().first()
+        row = (await self._db.execute(latest_entry_query(account_id, as_of))).mappings().first()
         return None if row is None else entry_from_row(row)
+
+
+def latest_entry_query(account_id: uuid.UUID, as_of: datetime | None) -> Select[Any]:
+    """One index lookup: by account_version (the unique index), or, for a time, by
+    ix_entries_account_history, since created_at never decreases along
+    account_version and the newest entry by both is the last one applied."""
+    query = select(entries).where(entries.c.account_id == account_id)
+    if as_of is None:
+        return query.order_by(entries.c.account_version.desc()).limit(1)
+    return (
+        query.where(entries.c.created_at <= as_of)
+        .order_by(entries.c.created_at.desc(), entries.c.account_version.desc())
+        .limit(1)
+    )
