@@ -25,17 +25,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
-    DateTime,
-    Select,
-    cast,
-    func,
-    literal,
-    select,
-    true,
-)
+from sqlalchemy import BigInteger, ColumnElement, TextClause, cast, func, select, text
 
 from infrastructure.postgres.tables import LOCK_STRIPES, LOCK_STRIPES_SCHEMA, accounts, holds
 
@@ -75,30 +65,36 @@ def stripe_table(stripe: int) -> str:
     return f"{LOCK_STRIPES_SCHEMA}.s{stripe:04d}"
 
 
-def lock_accounts(account_ids: Collection[uuid.UUID], now: datetime | None) -> Select[Any]:
+# Written out once, not built per call: this runs in every transaction that moves money.
+# ``:now`` NULL reads the database's clock, once (a CTE with a volatile function is
+# never inlined); given, it is the batch's clock from an earlier lock.
+LOCK_ACCOUNTS = """
+WITH clock AS (SELECT coalesce(CAST(:now AS timestamptz), clock_timestamp()) AS now)
+SELECT accounts.*, clock.now AS clock, (
+    SELECT CAST(coalesce(sum(amount - captured_amount - released_amount), 0) AS bigint)
+    FROM holds
+    WHERE source_account_id = accounts.id AND status = 'active' AND expires_at <= clock.now
+) AS lapsed_held
+FROM accounts CROSS JOIN clock
+WHERE accounts.id = ANY(CAST(:ids AS uuid[]))
+ORDER BY accounts.id
+FOR UPDATE OF accounts
+"""
+_LOCK_ACCOUNTS = text(LOCK_ACCOUNTS)
+
+
+def lock_accounts(account_ids: Collection[uuid.UUID], now: datetime | None) -> TextClause:
     """Load and lock accounts in one statement, in ascending id order: two transactions
     locking the same accounts queue up behind each other instead of deadlocking.
 
     Each row carries the transaction's clock (``clock``) and what holds that expired by
-    it still reserve (``lapsed_held``). ``now`` None reads the database's clock in this
-    statement, once: after the snapshot, so after the commit of every earlier change to
-    these accounts (a change committed later fails this transaction with a
-    serialization error instead), and an account's entries never go back in time.
+    it still reserve (``lapsed_held``, as ``account_columns`` computes it). ``now`` None
+    reads the database's clock in this statement, once: after the snapshot, so after the
+    commit of every earlier change to these accounts (a change committed later fails
+    this transaction with a serialization error instead), and an account's entries
+    never go back in time.
     """
-    if now is None:
-        clock = select(func.clock_timestamp().label("now")).cte("clock")
-        moment: ColumnElement[datetime] = clock.c.now
-        source: Any = accounts.join(clock, true())
-    else:
-        moment = literal(now, DateTime(timezone=True))
-        source = accounts
-    return (
-        select(*account_columns(moment), moment.label("clock"))
-        .select_from(source)
-        .where(accounts.c.id.in_(sorted(set(account_ids))))
-        .order_by(accounts.c.id)
-        .with_for_update(of=accounts)
-    )
+    return _LOCK_ACCOUNTS.bindparams(ids=sorted(set(account_ids)), now=now)
 
 
 def account_columns(now: ColumnElement[datetime]) -> list[Any]:

@@ -38,7 +38,7 @@ from infrastructure.postgres import executor as executor_module
 from infrastructure.postgres import locking
 from infrastructure.postgres.executor import Batch
 from infrastructure.postgres.holds import lock_holds
-from infrastructure.postgres.locking import AccountLocks
+from infrastructure.postgres.locking import LOCK_ACCOUNTS, AccountLocks
 from infrastructure.postgres.tables import accounts
 from tests.bank import Bank
 from tests.integration.postgres_bank import postgres_bank, violations
@@ -289,6 +289,12 @@ async def test_the_expiry_race_detects_expiry_checked_only_by_the_sweep(
     monkeypatch.setattr(Hold, "has_expired", lambda self, now: self.status is HoldStatus.EXPIRED)
     monkeypatch.setattr(
         locking, "account_columns", lambda now: [accounts, literal(0).label("lapsed_held")]
+    )
+    never_lapsed = text(LOCK_ACCOUNTS.replace("expires_at <= clock.now", "false"))
+    monkeypatch.setattr(
+        executor_module,
+        "lock_accounts",
+        lambda ids, now: never_lapsed.bindparams(ids=sorted(set(ids)), now=now),
     )
     bank = postgres_bank(engine, POLICY).bank
     client, source, payee = await funded_source(bank)

@@ -23,15 +23,14 @@ import asyncio
 import uuid
 from collections.abc import Collection
 from datetime import datetime
-from typing import Any
 
 import pytest
-from sqlalchemy import Select, text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infrastructure.postgres import executor as executor_module
 from infrastructure.postgres.executor import Batch, TransactionExecutor
-from infrastructure.postgres.locking import PortableLocks, lock_accounts
+from infrastructure.postgres.locking import LOCK_ACCOUNTS, PortableLocks
 from infrastructure.postgres.transaction import Transaction
 from infrastructure.postgres.writes import PendingWrites, flush
 
@@ -88,8 +87,7 @@ async def weaken(
         monkeypatch.setattr(executor_module, "flush", unguarded_flush)
 
 
-def plain_select(account_ids: Collection[uuid.UUID], now: datetime | None) -> Select[Any]:
+def plain_select(account_ids: Collection[uuid.UUID], now: datetime | None) -> TextClause:
     """``locking.lock_accounts`` without its ``FOR UPDATE``."""
-    query = lock_accounts(account_ids, now)
-    query._for_update_arg = None  # the one thing taken away
-    return query
+    unlocked = text(LOCK_ACCOUNTS.replace("FOR UPDATE OF accounts", ""))  # all it takes away
+    return unlocked.bindparams(ids=sorted(set(account_ids)), now=now)
