@@ -427,6 +427,28 @@ class HttpBankModel(BankModel):
             assert sum(e["amount"] for e in entries) == account.balance
 
 
+# Holds, limits and the clock stay in the in-memory model, where the clock can be moved:
+# here the server's clock is the database's. Through HTTP they are covered by tests/api
+# (test_holds.py, test_account_limits.py). Storage is behind the API here, and
+# PostgreSQL's is reconciled by the integration tests. A name bound to None is no rule.
+NOT_OVER_HTTP = (
+    "amend",
+    "place_hold_to_any_account",
+    "place_hold_to_an_account_in_the_same_currency",
+    "capture_hold",
+    "capture_part_of_a_live_hold",
+    "void_hold",
+    "extend_hold",
+    "advance_the_clock",
+    "sweep_expired_holds",
+    "read_a_hold",
+    "every_hold_reads_back_as_the_model_says",
+    "the_ledger_invariants_hold_in_storage",
+)
+for _name in NOT_OVER_HTTP:
+    setattr(HttpBankModel, _name, None)
+
+
 def containers_on(adapter: str, pg_targets: PgTargets) -> Iterator[Any]:
     """A factory of fresh containers for each scenario, over one store or database.
 
