@@ -219,6 +219,9 @@ async def test_bad_parameters_are_refused_and_another_clients_account_does_not_e
     for account_id in (theirs.id, unknown_id()):
         response = await api.get("/v1/transfers", params={"account_id": account_id}, headers=owner)
         assert_problem(response, 404, "account_not_found")
+    for invalid in ("kind=pending", "metadata[bad%20key]=x"):  # validation comes first
+        response = await api.get(f"/v1/transfers?account_id={theirs.id}&{invalid}", headers=owner)
+        assert_problem(response, 422, "validation_error")
     # Other routes still take no metadata[...] parameter.
     response = await api.get("/v1/holds?metadata[ok]=x", headers=owner)
     assert_problem(response, 422, "validation_error")
