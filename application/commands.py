@@ -161,6 +161,15 @@ class GetTransfer:
 
 
 @dataclass(frozen=True, slots=True)
+class ListTransfers:
+    client_id: uuid.UUID
+    page: PageRequest
+    account_id: uuid.UUID | None = None
+    kind: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ListEntries:
     client_id: uuid.UUID
     account_id: uuid.UUID

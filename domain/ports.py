@@ -6,8 +6,10 @@ Two adapters implement every port with the same semantics: the in-memory one
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -17,7 +19,7 @@ from domain.api_client import ApiClient
 from domain.hold import Hold, HoldStatus
 from domain.idempotency import IdempotencyRecord
 from domain.pagination import Page, PageRequest
-from domain.transfer import Entry, Transfer
+from domain.transfer import Entry, Transfer, TransferKind
 
 
 class AccountRepository(Protocol):
@@ -61,6 +63,31 @@ class AccountRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class TransferFilter:
+    """What a list of transfers keeps, every given part AND-ed: one account's, one
+    kind's, and those whose metadata holds every ``(key, value)`` of ``metadata``."""
+
+    account_id: uuid.UUID | None = None
+    kind: TransferKind | None = None
+    metadata: tuple[tuple[str, str], ...] = ()
+
+    def scope(self, client_id: uuid.UUID) -> str:
+        """The cursor scope: a cursor serves only the caller and the filters it came from."""
+        account = None if self.account_id is None else str(self.account_id)
+        kind = None if self.kind is None else self.kind.value
+        return json.dumps(["transfers", str(client_id), account, kind, sorted(self.metadata)])
+
+
+@dataclass(frozen=True, slots=True)
+class VisibleTransfer:
+    """A transfer in a caller's list, with the sides the caller owns."""
+
+    transfer: Transfer
+    owns_source: bool
+    owns_destination: bool
+
+
 class TransferRepository(Protocol):
     async def add(self, transfer: Transfer) -> None:
         """Record a posted transfer and its two entries."""
@@ -78,6 +105,13 @@ class TransferRepository(Protocol):
         """The account's last applied entry, or the last one created at or before
         ``as_of``: one index lookup, since ``created_at`` never decreases along an
         account's order of application."""
+        ...
+
+    async def list_visible(
+        self, client_id: uuid.UUID, kept: TransferFilter, page: PageRequest
+    ) -> Page[VisibleTransfer]:
+        """The transfers of which the client owns either side and ``kept`` keeps, newest
+        first (created_at, then id, descending)."""
         ...
 
 

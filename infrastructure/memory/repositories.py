@@ -20,6 +20,7 @@ from domain.pagination import (
     encode_cursor,
     timestamp_position,
 )
+from domain.ports import TransferFilter, VisibleTransfer
 from domain.transfer import Entry, Transfer
 from infrastructure.memory.store import MemoryState
 
@@ -136,6 +137,41 @@ class MemoryTransferRepository:
             if as_of is None or entry.created_at <= as_of:
                 return entry
         return None
+
+    async def list_visible(
+        self, client_id: uuid.UUID, kept: TransferFilter, page: PageRequest
+    ) -> Page[VisibleTransfer]:
+        def owned(account_id: uuid.UUID) -> bool:
+            account = self._state.accounts.get(account_id)
+            return account is not None and account.is_owned_by(client_id)
+
+        def keeps(transfer: Transfer) -> bool:
+            sides = (transfer.source_account_id, transfer.destination_account_id)
+            return (
+                (kept.account_id is None or kept.account_id in sides)
+                and (kept.kind is None or transfer.kind is kept.kind)
+                and all(transfer.metadata.get(key) == value for key, value in kept.metadata)
+            )
+
+        seen = (
+            VisibleTransfer(
+                transfer,
+                owns_source=owned(transfer.source_account_id),
+                owns_destination=owned(transfer.destination_account_id),
+            )
+            for transfer in self._state.transfers.values()
+            if keeps(transfer)
+        )
+        visible = sorted(
+            (each for each in seen if each.owns_source or each.owns_destination),
+            key=lambda each: (each.transfer.created_at, each.transfer.id),
+            reverse=True,
+        )
+
+        def position(seen: VisibleTransfer) -> list[str | int]:
+            return [timestamp_position(seen.transfer.created_at), str(seen.transfer.id)]
+
+        return paginate(visible, page, kept.scope(client_id), position, (int, str))
 
 
 class MemoryHoldRepository:

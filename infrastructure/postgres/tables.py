@@ -191,6 +191,23 @@ transfers = Table(
     CheckConstraint(
         "hold_id IS NULL OR kind IN ('capture', 'payout')", name="hold_only_on_captures"
     ),
+    # Migration 0006: an account's transfers on either side, newest first, and the
+    # metadata filter's containment (``@>``).
+    Index(
+        "ix_transfers_source_listing", "source_account_id", text("created_at DESC"), text("id DESC")
+    ),
+    Index(
+        "ix_transfers_destination_listing",
+        "destination_account_id",
+        text("created_at DESC"),
+        text("id DESC"),
+    ),
+    Index(
+        "ix_transfers_metadata",
+        "metadata",
+        postgresql_using="gin",
+        postgresql_ops={"metadata": "jsonb_path_ops"},
+    ),
 )
 
 entries = Table(

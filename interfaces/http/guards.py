@@ -100,6 +100,29 @@ def is_json(content_type: str) -> bool:
     )
 
 
+class QueryFamily:
+    """A dependency reading every query parameter named ``NAME[KEY]`` as ``{KEY: value}``;
+    declaring it is what lets a route take such parameters (``query_families``). Keys
+    are returned unchecked: the use case validates them as it validates a body's."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def key(self, parameter: str) -> str | None:
+        """The KEY of ``NAME[KEY]``, or None for a parameter of another name."""
+        prefix = f"{self.name}["
+        if parameter.startswith(prefix) and parameter.endswith("]"):
+            return parameter[len(prefix) : -1]
+        return None
+
+    async def __call__(self, request: Request) -> dict[str, str]:
+        return {
+            key: value
+            for name, value in request.query_params.multi_items()
+            if (key := self.key(name)) is not None
+        }
+
+
 def query_names(dependant: Dependant) -> frozenset[str]:
     """The query parameters a route reads, its dependencies' included."""
     names = {field.alias for field in dependant.query_params}
@@ -108,12 +131,28 @@ def query_names(dependant: Dependant) -> frozenset[str]:
     return frozenset(names)
 
 
-def ensure_known_query(request: Request, known: frozenset[str]) -> None:
+def query_families(dependant: Dependant) -> tuple[QueryFamily, ...]:
+    """The ``NAME[KEY]`` families a route reads, its dependencies' included."""
+    families: tuple[QueryFamily, ...] = ()
+    if isinstance(dependant.call, QueryFamily):
+        families = (dependant.call,)
+    for dependency in dependant.dependencies:
+        families += query_families(dependency)
+    return families
+
+
+def ensure_known_query(
+    request: Request, known: frozenset[str], families: tuple[QueryFamily, ...] = ()
+) -> None:
     """Every query parameter is one the route reads, given once: a filter that is
     misspelt or given twice would otherwise be ignored, and a list answer more than was
     asked for."""
     names = [name for name, _ in request.query_params.multi_items()]
-    unknown = sorted(set(names) - known)
+    unknown = sorted(
+        name
+        for name in set(names) - known
+        if not any(family.key(name) is not None for family in families)
+    )
     if unknown:
         raise HttpProblem("validation_error", f"unknown query parameter {unknown[0]!r}")
     repeated = sorted({name for name in names if names.count(name) > 1})
@@ -131,6 +170,7 @@ class GuardedRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         parse_and_handle = super().get_route_handler()
         known = query_names(self.dependant)
+        families = query_families(self.dependant)
 
         async def handler(request: Request) -> Response:
             await self.authenticate(request)
@@ -142,7 +182,7 @@ class GuardedRoute(APIRoute):
                     )
                 if body and self.body_field is not None:
                     request._json = parse_json(body)  # Starlette's cache, FastAPI's source
-            ensure_known_query(request, known)
+            ensure_known_query(request, known, families)
             return await parse_and_handle(request)
 
         return handler

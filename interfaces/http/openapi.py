@@ -78,6 +78,7 @@ _CODES_BY_OPERATION: dict[str, dict[int, list[str]]] = {
         404: ["account_not_found"],
         422: [*_MOVEMENT_REFUSALS, "same_account", "insufficient_funds"],
     },
+    "list_transfers": {404: ["account_not_found"], 422: ["validation_error"]},
     "get_transfer": {404: ["transfer_not_found"]},
     "place_hold": {
         404: ["account_not_found"],

@@ -325,6 +325,7 @@ def _page_of(item: type[BaseModel], example: JsonDict) -> type[BaseModel]:
 AccountPage = _page_of(AccountOut, {"data": [ACCOUNT_EXAMPLE], "next_cursor": "eyJzIjoi.Lw3k"})
 EntryPage = _page_of(EntryOut, {"data": [ENTRY_EXAMPLE], "next_cursor": None})
 HoldPage = _page_of(HoldOut, {"data": [HOLD_EXAMPLE], "next_cursor": None})
+TransferPage = _page_of(TransferOut, {"data": [TRANSFER_EXAMPLE], "next_cursor": None})
 
 
 class NewClientOut(BaseModel):

@@ -80,7 +80,7 @@ async def test_a_wrong_method_is_405_before_authentication_and_names_the_allowed
         ("POST", "/v1/accounts/{id}/balance", {"GET", "HEAD"}),
         ("GET", "/v1/accounts/{id}/freeze", {"POST"}),
         ("DELETE", "/v1/accounts/{id}/deposits", {"POST"}),
-        ("PATCH", "/v1/transfers", {"POST"}),
+        ("PATCH", "/v1/transfers", {"GET", "HEAD", "POST"}),
         ("DELETE", "/v1/transfers/{id}", {"GET", "HEAD"}),
         ("GET", "/v1/admin/clients", {"POST"}),
         ("POST", "/health/live", {"GET", "HEAD"}),

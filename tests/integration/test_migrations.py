@@ -17,7 +17,7 @@ from infrastructure.postgres.engine import libpq_url
 from infrastructure.postgres.tables import metadata
 from interfaces.cli import main
 
-HEAD = "0005_holds_and_limits"
+HEAD = "0006_transfer_listing"
 INITIAL_TABLES = {"api_clients", "accounts", "transfers", "entries", "idempotency_keys"}
 TABLES = INITIAL_TABLES | {"holds"}
 
@@ -115,7 +115,10 @@ def test_db_commands_report_upgrade_and_list_history(empty_database_url: str) ->
     assert (after.exit_code, after.output) == (0, f"{HEAD} (head)\n")
     assert history.exit_code == 0
     assert history.output.startswith(
-        f"0004_bigint_versions -> {HEAD} (head), Holds (two-phase transfers), overdraft"
+        f"0005_holds_and_limits -> {HEAD} (head), Transfer listing: a client's transfers"
+    )
+    assert "0004_bigint_versions -> 0005_holds_and_limits, Holds (two-phase transfers)" in (
+        history.output
     )
     assert "0003_lock_stripes -> 0004_bigint_versions, Account versions as BIGINT" in (
         history.output

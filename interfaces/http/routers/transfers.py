@@ -1,4 +1,4 @@
-"""``/v1/transfers``: move money between two accounts, read a transfer."""
+"""``/v1/transfers``: move money between two accounts, read a transfer, list them."""
 
 # No `from __future__ import annotations`: dependency-injector reads the Annotated
 # markers from the live signature.
@@ -6,19 +6,21 @@ import uuid
 from typing import Annotated
 
 from dependency_injector.wiring import inject
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from application.commands import GetTransfer, TransferFunds
+from application.commands import GetTransfer, ListTransfers, TransferFunds
 from application.ledger import LedgerQueries
 from application.payments import PaymentService
 from application.views import ClientIdentity
+from domain.pagination import MAX_PAGE_SIZE, PageRequest
+from domain.transfer import TransferKind
 from interfaces.container import Container
 from interfaces.http import render
-from interfaces.http.guards import ClientRoute, current_client
+from interfaces.http.guards import ClientRoute, QueryFamily, current_client
 from interfaces.http.provide import Provide
 from interfaces.http.responses import IdempotencyKey, created, path_id, problems, replayable
-from interfaces.http.schemas import TransferBody, TransferOut
+from interfaces.http.schemas import CANONICAL_UUID, TransferBody, TransferOut, TransferPage
 from interfaces.observability import reached_use_case
 
 router = APIRouter(
@@ -56,6 +58,52 @@ async def create_transfer(
     )
     result = await payments.transfer(command)
     return created(result, render.transfer(result.value))
+
+
+# ``metadata[KEY]=VALUE``, any number of keys: OpenAPI's deepObject style.
+_METADATA_PARAMETER = {
+    "name": "metadata",
+    "in": "query",
+    "style": "deepObject",
+    "explode": True,
+    "description": "Only transfers whose metadata has KEY set to VALUE, for every KEY given.",
+    "schema": {"type": "object", "additionalProperties": {"type": "string"}},
+}
+
+
+@router.get(
+    "",
+    response_model=TransferPage,
+    responses=problems(422),
+    openapi_extra={"parameters": [_METADATA_PARAMETER]},
+)
+@router.head("", include_in_schema=False)
+@inject
+async def list_transfers(
+    client: Annotated[ClientIdentity, Depends(current_client)],
+    ledger: Annotated[LedgerQueries, Depends(Provide[Container.ledger])],
+    metadata: Annotated[dict[str, str], Depends(QueryFamily("metadata"))],
+    account_id: Annotated[
+        str | None,
+        Query(
+            pattern=CANONICAL_UUID,
+            description="Only transfers on either side of this account of the caller's.",
+            json_schema_extra={"format": "uuid"},
+        ),
+    ] = None,
+    kind: Annotated[TransferKind | None, Query(description="Only transfers of this kind.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    after: str | None = None,
+) -> JSONResponse:
+    """Transfers the caller owns either side of, newest first."""
+    query = ListTransfers(
+        client.id,
+        PageRequest(limit, after),
+        None if account_id is None else uuid.UUID(account_id),
+        None if kind is None else kind.value,
+        metadata,
+    )
+    return JSONResponse(render.page(await ledger.list_transfers(query), render.transfer))
 
 
 @router.get("/{transfer_id}", response_model=TransferOut)
