@@ -20,14 +20,14 @@ from application.commands import (
     VoidHold,
 )
 from application.idempotency import Codec, Once
-from application.payments import TRANSFER_CODEC
+from application.payments import TRANSFER_CODEC, payer_and_payee
 from application.ports import Clock, IdFactory
 from application.transactions import Transactions
 from application.validation import (
     DEFAULT_HOLD_SECONDS,
-    MAX_AMOUNT,
     MAX_DESCRIPTION,
     fixed_metadata,
+    valid_amount,
     valid_hold_duration,
     valid_money,
     valid_text,
@@ -70,16 +70,7 @@ class HoldService:
         ids = (command.source_account_id, command.destination_account_id)
         async for uow in self._transactions.attempts(accounts=ids, once=once):
             async with uow:
-                locked = await uow.accounts.get_many_for_update(ids)
-                source = locked.get(command.source_account_id)
-                destination = locked.get(command.destination_account_id)
-                if (
-                    source is None
-                    or destination is None
-                    or not source.is_owned_by(command.client_id)
-                    or destination.is_settlement
-                ):
-                    raise AccountNotFoundError()
+                source, destination = await payer_and_payee(uow, command.client_id, *ids)
                 now = await uow.now()
                 hold = Hold.place(
                     hold_id=self._new_id(),
@@ -99,10 +90,8 @@ class HoldService:
     async def capture(self, command: CaptureHold) -> Completed[TransferView]:
         """Move ``amount`` (all that remains by default) from the hold's source to its
         destination as a ``capture`` transfer; never refused for funds."""
-        if command.amount is not None and (
-            type(command.amount) is not int or not 1 <= command.amount <= MAX_AMOUNT
-        ):
-            raise ValidationError(f"amount must be an integer from 1 to {MAX_AMOUNT}")
+        if command.amount is not None:
+            valid_amount(command.amount)
         if type(command.final) is not bool:
             raise ValidationError("final must be true or false")
         description = valid_text(command.description, "description", MAX_DESCRIPTION)

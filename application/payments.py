@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from application.commands import Deposit, TransferFunds, Withdraw
 from application.idempotency import Codec, Once
 from application.ports import Clock, IdFactory
@@ -17,6 +19,23 @@ from domain.posting import post_transfer
 from domain.transfer import TransferKind
 
 TRANSFER_CODEC = Codec(encode=TransferView.to_json, decode=TransferView.from_json)
+
+
+async def payer_and_payee(
+    uow: UnitOfWork, client_id: uuid.UUID, source_id: uuid.UUID, destination_id: uuid.UUID
+) -> tuple[Account, Account]:
+    """Both accounts, locked: the caller's own source, and any customer account as the
+    destination; otherwise ``account_not_found``, exactly as if they did not exist."""
+    locked = await uow.accounts.get_many_for_update((source_id, destination_id))
+    source, destination = locked.get(source_id), locked.get(destination_id)
+    if (
+        source is None
+        or destination is None
+        or not source.is_owned_by(client_id)
+        or destination.is_settlement
+    ):
+        raise AccountNotFoundError()
+    return source, destination
 
 
 class PaymentService:
@@ -48,16 +67,7 @@ class PaymentService:
         ids = (command.source_account_id, command.destination_account_id)
         async for uow in self._transactions.attempts(accounts=ids, once=once):
             async with uow:
-                locked = await uow.accounts.get_many_for_update(ids)
-                source = locked.get(command.source_account_id)
-                destination = locked.get(command.destination_account_id)
-                if (
-                    source is None
-                    or destination is None
-                    or not source.is_owned_by(command.client_id)
-                    or destination.is_settlement
-                ):
-                    raise AccountNotFoundError()
+                source, destination = await payer_and_payee(uow, command.client_id, *ids)
                 view = await self._post(
                     uow, TransferKind.TRANSFER, source, destination, money, description, command
                 )

@@ -24,9 +24,13 @@ DEFAULT_HOLD_SECONDS = 7 * 24 * 3600
 
 
 def valid_money(catalog: CurrencyCatalog, amount: object, currency: str) -> Money:
+    return Money(valid_amount(amount), valid_currency(catalog, currency))
+
+
+def valid_amount(amount: object) -> int:
     if type(amount) is not int or not 1 <= amount <= MAX_AMOUNT:
         raise ValidationError(f"amount must be an integer from 1 to {MAX_AMOUNT}")
-    return Money(amount, valid_currency(catalog, currency))
+    return amount
 
 
 def valid_currency(catalog: CurrencyCatalog, code: str) -> str:
