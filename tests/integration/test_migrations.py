@@ -17,7 +17,7 @@ from infrastructure.postgres.engine import libpq_url
 from infrastructure.postgres.tables import metadata
 from interfaces.cli import main
 
-HEAD = "0006_transfer_listing"
+HEAD = "0007_lighter_write_indexes"
 INITIAL_TABLES = {"api_clients", "accounts", "transfers", "entries", "idempotency_keys"}
 TABLES = INITIAL_TABLES | {"holds"}
 
@@ -115,8 +115,9 @@ def test_db_commands_report_upgrade_and_list_history(empty_database_url: str) ->
     assert (after.exit_code, after.output) == (0, f"{HEAD} (head)\n")
     assert history.exit_code == 0
     assert history.output.startswith(
-        f"0005_holds_and_limits -> {HEAD} (head), Transfer listing: a client's transfers"
+        f"0006_transfer_listing -> {HEAD} (head), Fewer index writes per transfer"
     )
+    assert "0005_holds_and_limits -> 0006_transfer_listing, Transfer listing" in history.output
     assert "0004_bigint_versions -> 0005_holds_and_limits, Holds (two-phase transfers)" in (
         history.output
     )
