@@ -197,3 +197,30 @@ class RotateApiKey:
 @dataclass(frozen=True, slots=True)
 class RevokeApiKeys:
     client_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    """One transfer of a batch: a transfer's body, from an account of the batch's client."""
+
+    source_account_id: uuid.UUID
+    destination_account_id: uuid.UUID
+    amount: int
+    currency: str
+    description: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitBatch:
+    client_id: uuid.UUID
+    items: tuple[BatchItem, ...]
+    atomic: bool = True
+    idempotency_key: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetBatch:
+    client_id: uuid.UUID
+    batch_id: uuid.UUID

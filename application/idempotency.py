@@ -54,18 +54,27 @@ def request_fingerprint(operation: str, command: object) -> str:
     The caller and the key are not part of it; absent optional fields and explicit
     nulls are the same value (None) by the time a command exists.
     """
-    assert dataclasses.is_dataclass(command)
-    assert not isinstance(command, type)
-    fields = {
-        # Absent metadata and {} are the same request.
-        field.name: getattr(command, field.name) or None
-        if isinstance(getattr(command, field.name), Mapping)
-        else getattr(command, field.name)
-        for field in dataclasses.fields(command)
-        if field.name not in ("client_id", "idempotency_key")
-    }
+    fields = _canonical(command)
+    assert isinstance(fields, dict)
+    for name in ("client_id", "idempotency_key"):
+        fields.pop(name, None)
     canonical = json.dumps([operation, fields], sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _canonical(value: object) -> object:
+    """A command's fields as JSON values; nested commands (a batch's items) too."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            field.name: _canonical(getattr(value, field.name))
+            for field in dataclasses.fields(value)
+        }
+    if isinstance(value, Mapping):
+        # Absent metadata and {} are the same request.
+        return dict(value) or None
+    if isinstance(value, tuple | list):
+        return [_canonical(item) for item in value]
+    return value
 
 
 class Once(Generic[R]):
@@ -95,7 +104,10 @@ class Once(Generic[R]):
 
     async def commit_refusal(self, uow: UnitOfWork, refusal: RuleViolationError) -> None:
         """Store the refusal as the key's outcome (the effect is already rolled back)."""
-        await self._store(uow, {"error": {"code": refusal.code, "detail": refusal.detail}})
+        error: dict[str, Any] = {"code": refusal.code, "detail": refusal.detail}
+        if refusal.failed_index is not None:
+            error["failed_index"] = refusal.failed_index
+        await self._store(uow, {"error": error})
         await uow.commit()
 
     async def found_stored(self, uow: UnitOfWork) -> bool:
@@ -131,8 +143,9 @@ class Once(Generic[R]):
             raise IdempotencyKeyReusedError()
         outcome = json.loads(record.outcome)
         if "error" in outcome:
+            error = outcome["error"]
             rejection = RuleViolationError.from_code(
-                outcome["error"]["code"], outcome["error"]["detail"]
+                error["code"], error["detail"], error.get("failed_index")
             )
             rejection.replayed = True
             raise rejection

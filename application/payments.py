@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 
 from application.commands import Deposit, TransferFunds, Withdraw
 from application.idempotency import Codec, Once
@@ -27,6 +28,16 @@ async def payer_and_payee(
     """Both accounts, locked: the caller's own source, and any customer account as the
     destination; otherwise ``account_not_found``, exactly as if they did not exist."""
     locked = await uow.accounts.get_many_for_update((source_id, destination_id))
+    return payer_and_payee_among(locked, client_id, source_id, destination_id)
+
+
+def payer_and_payee_among(
+    locked: Mapping[uuid.UUID, Account],
+    client_id: uuid.UUID,
+    source_id: uuid.UUID,
+    destination_id: uuid.UUID,
+) -> tuple[Account, Account]:
+    """``payer_and_payee`` among accounts already locked."""
     source, destination = locked.get(source_id), locked.get(destination_id)
     if (
         source is None

@@ -46,6 +46,7 @@ from domain.errors import (
 from domain.ports import (
     AccountRepository,
     ApiClientRepository,
+    BatchRepository,
     HoldRepository,
     IdempotencyRepository,
     TransferRepository,
@@ -167,6 +168,10 @@ class _Attempt:
     @property
     def holds(self) -> HoldRepository:
         return self._inner.holds
+
+    @property
+    def batches(self) -> BatchRepository:
+        return self._inner.batches
 
     async def now(self) -> datetime:
         return await self._inner.now()

@@ -177,13 +177,14 @@ class TransferView(JsonShape):
     source_balance_after: int | None
     destination_balance_after: int | None
     hold_id: uuid.UUID | None
+    batch_id: uuid.UUID | None
     metadata: dict[str, str]
     created_at: datetime
 
     @classmethod
     def completed(cls, data: dict[str, Any]) -> dict[str, Any]:
-        # Stored before holds and metadata existed: what they were then.
-        return {"hold_id": None, "metadata": {}} | data
+        # Stored before holds, batches and metadata existed: what they were then.
+        return {"hold_id": None, "batch_id": None, "metadata": {}} | data
 
     @classmethod
     def of(cls, transfer: Transfer, *, owns_source: bool, owns_destination: bool) -> TransferView:
@@ -201,8 +202,63 @@ class TransferView(JsonShape):
             source_balance_after=transfer.debit.balance_after if owns_source else None,
             destination_balance_after=transfer.credit.balance_after if owns_destination else None,
             hold_id=transfer.hold_id,
+            batch_id=transfer.batch_id,
             metadata=dict(transfer.metadata),
             created_at=transfer.created_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A rule's refusal, as a client is told it: its code and detail."""
+
+    code: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class BatchView:
+    """A batch as its client was answered: one outcome per item, in order (a transfer,
+    or in a batch that is not atomic, a refusal)."""
+
+    id: uuid.UUID
+    atomic: bool
+    outcomes: tuple[TransferView | Refusal, ...]
+    metadata: dict[str, str]
+    created_at: datetime
+
+    @property
+    def transfers(self) -> list[TransferView]:
+        return [outcome for outcome in self.outcomes if isinstance(outcome, TransferView)]
+
+    def to_json(self) -> dict[str, Any]:
+        """The form that is stored (the batch's answer, an idempotent replay)."""
+        return {
+            "id": str(self.id),
+            "atomic": self.atomic,
+            "outcomes": [
+                {"transfer": outcome.to_json()}
+                if isinstance(outcome, TransferView)
+                else {"error": {"code": outcome.code, "detail": outcome.detail}}
+                for outcome in self.outcomes
+            ],
+            "metadata": self.metadata,
+            "created_at": timestamp(self.created_at),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BatchView:
+        return cls(
+            id=uuid.UUID(data["id"]),
+            atomic=data["atomic"],
+            outcomes=tuple(
+                TransferView.from_json(outcome["transfer"])
+                if "transfer" in outcome
+                else Refusal(outcome["error"]["code"], outcome["error"]["detail"])
+                for outcome in data["outcomes"]
+            ),
+            metadata=data["metadata"],
+            created_at=datetime.fromisoformat(data["created_at"]),
         )
 
 

@@ -7,7 +7,8 @@ tasks each send a request, wait for its answer and send the next, from ``start_a
 are counted. ``mode`` is what one operation is: ``transfer``, one POST /v1/transfers;
 ``hold``, a POST /v1/holds and then the capture of all of it, two requests timed and
 counted as one operation whose status is the first that is not 201 (else the capture's);
-``live``, GET /health/live. Transfers and holds go between two distinct random accounts
+``batch``, one atomic POST /v1/batches of ``BATCH_SIZE`` transfers; ``live``, GET
+/health/live. Transfers and holds go between two distinct random accounts
 of the list, and every POST has a fresh Idempotency-Key. Requests time out after
 ``timeout`` seconds, and the process stops by itself.
 """
@@ -26,13 +27,14 @@ from typing import Any
 
 import aiohttp
 
-from bench.plan import CURRENCY, MAX_AMOUNT
+from bench.plan import BATCH_SIZE, CURRENCY, MAX_AMOUNT
 
 
 async def generate(spec: dict[str, Any]) -> dict[str, Any]:
     accounts: list[str] = spec["accounts"]
     mode = spec["mode"]
-    url = spec["url"] + {"transfer": "/v1/transfers", "hold": "/v1/holds"}.get(mode, "/health/live")
+    paths = {"transfer": "/v1/transfers", "hold": "/v1/holds", "batch": "/v1/batches"}
+    url = spec["url"] + paths.get(mode, "/health/live")
     auth = {"Authorization": f"Bearer {spec['api_key']}", "Content-Type": "application/json"}
     rng = random.Random(spec["seed"])
     statuses: Counter[str] = Counter()  # whole run, for the books
@@ -61,21 +63,25 @@ async def generate(spec: dict[str, Any]) -> dict[str, Any]:
         async with session.post(url, data=body, headers=headers) as response:
             return str(response.status), await response.read()
 
-    async def requests(session: aiohttp.ClientSession) -> None:
+    def transfer() -> dict[str, Any]:
         n = len(accounts)
+        a = rng.randrange(n)
+        b = (a + rng.randrange(1, n)) % n
+        return {
+            "source_account_id": accounts[a],
+            "destination_account_id": accounts[b],
+            "amount": rng.randint(1, MAX_AMOUNT),
+            "currency": CURRENCY,
+        }
+
+    async def requests(session: aiohttp.ClientSession) -> None:
         while (sent := time.perf_counter()) < stop_at:
             try:
                 if mode != "live":
-                    a = rng.randrange(n)
-                    b = (a + rng.randrange(1, n)) % n
-                    body = json.dumps(
-                        {
-                            "source_account_id": accounts[a],
-                            "destination_account_id": accounts[b],
-                            "amount": rng.randint(1, MAX_AMOUNT),
-                            "currency": CURRENCY,
-                        }
-                    )
+                    if mode == "batch":
+                        body = json.dumps({"transfers": [transfer() for _ in range(BATCH_SIZE)]})
+                    else:
+                        body = json.dumps(transfer())
                     status, answer = await post(session, url, body)
                     if mode == "hold" and status == "201":
                         hold = json.loads(answer)["id"]

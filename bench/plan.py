@@ -10,6 +10,8 @@ CURRENCY = "USD"
 # transfer in any run can meet `insufficient_funds`: every refusal is contention.
 OPENING_BALANCE = 10**12
 MAX_AMOUNT = 100
+# Transfers per request in the batch cell (``POST /v1/batches``, atomic).
+BATCH_SIZE = 10
 # The same retry budget the pgbench numbers were taken with.
 PGBENCH_MAX_TRIES = 10
 # An id prefix that makes seeded accounts recognisable; the rest is the account number.
@@ -45,6 +47,9 @@ class Plan:
     # One more service cell, in every run: a hold and its capture as one operation.
     hold_distribution: Distribution = HOT
     hold_concurrency: int = 32
+    # And one of atomic batches of BATCH_SIZE transfers, in transfers per second.
+    batch_distribution: Distribution = UNIFORM
+    batch_concurrency: int = 32
     workers: int = 2
     generator_processes: int = 1
     systems: tuple[str, ...] = ("pgbench", "service", "app")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.plan import BATCH_SIZE
+
 # Issue 5: "a typical FastAPI + SQLAlchemy implementation on uniform load (~250/s here)".
 TYPICAL_SERVICE_TPS = 250.0
 NONE = "-"
@@ -39,6 +41,8 @@ def one_line(result: dict[str, Any]) -> str:
             f"{result['tps']:.0f} req/s, p50/p95/p99 {_latencies(result)} ms, generator CPU {cpu}"
         )
     unit = "hold + capture pairs" if system == "hold" else "transfers"
+    if system == "batch":
+        unit = f"transfers in batches of {BATCH_SIZE}"
     text = f"{result['tps']:.1f} {unit}/s, p50/p95/p99 {_latencies(result)} ms"
     if system == "pgbench":
         text += f", failed after retries {result['failed']}"
@@ -131,7 +135,8 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {key[0]} c={key[1]} | {_tps(p)} | {_tps(s)} | {_ratio(s, p)} | {_tps(a)} "
             f"| {_ratio(a, p)} | " + " | ".join(http) + " |"
         )
-    lines += ["", *_holds(cells, service), "", *_details(cells), "", *_ceiling(cells)]
+    lines += ["", *_holds(cells, service), "", *_batches(cells, service)]
+    lines += ["", *_details(cells), "", *_ceiling(cells)]
     lines += ["", *_books_section(cells)]
     lines += ["", *targets(cells), "", *_soak(cells)]
     return "\n".join(lines).rstrip() + "\n"
@@ -174,6 +179,31 @@ def _holds(
     ]
 
 
+def _batches(
+    cells: list[dict[str, Any]], service: dict[tuple[str, int], dict[str, Any]]
+) -> list[str]:
+    """The atomic batch cell, beside the service's single transfers in the same cell."""
+    batch = next((c for c in cells if c["system"] == "batch"), None)
+    if batch is None:
+        return []
+    key = (batch["distribution"], batch["concurrency"])
+    latency = batch["latency_ms"]
+    return [
+        f"## Atomic batches of {BATCH_SIZE} transfers",
+        "",
+        f"One operation is `POST /v1/batches` of {BATCH_SIZE} transfers between random "
+        "accounts, atomic, with a fresh Idempotency-Key; it counts as that many transfers. "
+        "Beside it, the service's single transfers (one request each) in the same cell.",
+        "",
+        "| cell | transfers/s in batches | batches/s | batch p50/p99 ms | 503 rate | errors "
+        "| single transfers/s | batched ÷ single |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {key[0]} c={key[1]} | {_tps(batch)} | {batch['batches_per_second']:.0f} "
+        f"| {_ms(latency, 'p50')}/{_ms(latency, 'p99')} | {batch['rate_503']:.2%} "
+        f"| {_errors(batch)} | {_tps(service.get(key))} | {_ratio(batch, service.get(key))} |",
+    ]
+
+
 def _details(cells: list[dict[str, Any]]) -> list[str]:
     lines = [
         "## Every system, every cell",
@@ -193,7 +223,7 @@ def _details(cells: list[dict[str, Any]]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in cells:
-        if c["system"] not in ("pgbench", "service", "app", "hold", "soak"):
+        if c["system"] not in ("pgbench", "service", "app", "hold", "batch", "soak"):
             continue
         db = c.get("db") or {}
         failed = c["failed"] if c["system"] == "pgbench" else c["count_503"]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import systems
-from bench.plan import QUICK, Plan
+from bench.plan import BATCH_SIZE, QUICK, Plan
 from bench.report import markdown, one_line
 from bench.server import BenchServer
 
@@ -84,7 +84,8 @@ class Progress:
         self.total = sum(
             {
                 "pgbench": cells,
-                "service": len(plan.concurrencies) + cells + 1 + (1 if plan.soak else 0),
+                # The ceilings, the cells, the hold and batch cells, the soak.
+                "service": len(plan.concurrencies) + cells + 2 + (1 if plan.soak else 0),
                 "app": cells,
             }[system]
             for system in plan.systems
@@ -138,6 +139,11 @@ def main(argv: list[str] | None = None) -> None:
             distribution, concurrency = plan.hold_distribution, plan.hold_concurrency
             progress.step(f"service hold + capture {distribution.name} c={concurrency}")
             progress.done(service.run_cell(distribution, concurrency, mode="hold"))
+            distribution, concurrency = plan.batch_distribution, plan.batch_concurrency
+            progress.step(
+                f"service atomic batches of {BATCH_SIZE} {distribution.name} c={concurrency}"
+            )
+            progress.done(service.run_cell(distribution, concurrency, mode="batch"))
         if service is not None and plan.soak:
             distribution, concurrency = plan.soak_distribution, plan.soak_concurrency
             progress.step(f"service soak {distribution.name} c={concurrency}, {plan.soak:g} s")

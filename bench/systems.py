@@ -25,7 +25,7 @@ from bench import loadgen_runner
 from bench.checks import reconcile
 from bench.flame import profiled
 from bench.pgbench import run_pgbench
-from bench.plan import Distribution, Plan, account_id
+from bench.plan import BATCH_SIZE, Distribution, Plan, account_id
 from bench.processes import (
     machine_busy_cpu,
     peak,
@@ -192,7 +192,9 @@ class HttpService:
         soak: bool = False,
         mode: str = "transfer",
     ) -> dict[str, Any]:
-        """One cell; ``mode="hold"``: each operation is a hold and its capture."""
+        """One cell; ``mode="hold"``: each operation is a hold and its capture;
+        ``mode="batch"``: an atomic batch of BATCH_SIZE transfers, counted as that many
+        transfers (``batches_per_second`` keeps the requests' rate)."""
         warmup = self.plan.warmup
         duration = self.plan.soak if soak else self.plan.duration
 
@@ -212,6 +214,11 @@ class HttpService:
                 )
             after = self.service.counters()
             result = http_summary(generated, "201")
+            if mode == "batch":
+                result["batches_per_second"] = result["tps"]
+                result["tps"] = round(result["tps"] * BATCH_SIZE, 1)
+                result["committed"] *= BATCH_SIZE
+                result["committed_total"] *= BATCH_SIZE
             retries = after["retries"] - before["retries"]
             result.update(
                 retries=retries,
@@ -223,7 +230,7 @@ class HttpService:
             )
             return result
 
-        system = "soak" if soak else "hold" if mode == "hold" else "service"
+        system = "soak" if soak else mode if mode in ("hold", "batch") else "service"
         measure = run
         process = self.service.process
         flamed = system == "service" and concurrency == self.plan.flame_concurrency

@@ -51,10 +51,11 @@ FROM (VALUES
                    metadata)
 WHERE accounts.id = changes.id AND accounts.version = changes.loaded_version;
 INSERT INTO transfers (id, kind, source_account_id, destination_account_id, amount,
-                       currency, description, status, created_at, hold_id, metadata)
+                       currency, description, status, created_at, hold_id, metadata,
+                       batch_id)
 VALUES (gen_random_uuid(), 'transfer', :src::uuid, :dst::uuid, :amount::bigint, 'USD',
         NULL, 'posted', timestamptz 'epoch' + :clock_us * interval '1 microsecond', NULL,
-        '{}'::jsonb)
+        '{}'::jsonb, NULL)
 RETURNING id AS transfer_id \gset
 INSERT INTO entries (id, transfer_id, account_id, amount, currency, balance_after,
                      account_version, created_at, available_after)

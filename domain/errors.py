@@ -43,14 +43,20 @@ class RuleViolationError(DomainError):
     """
 
     _by_code: ClassVar[dict[str, type[RuleViolationError]]] = {}
+    # Set when the refusal is that of an atomic batch's item: its 0-based position.
+    failed_index: int | None = None
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         RuleViolationError._by_code[cls.code] = cls
 
     @classmethod
-    def from_code(cls, code: str, detail: str) -> RuleViolationError:
-        return cls._by_code[code](detail)
+    def from_code(
+        cls, code: str, detail: str, failed_index: int | None = None
+    ) -> RuleViolationError:
+        refusal = cls._by_code[code](detail)
+        refusal.failed_index = failed_index
+        return refusal
 
 
 class AccountNotFoundError(RuleViolationError):
@@ -61,6 +67,11 @@ class AccountNotFoundError(RuleViolationError):
 class TransferNotFoundError(RuleViolationError):
     code = "transfer_not_found"
     default_detail = "The transfer does not exist."
+
+
+class BatchNotFoundError(RuleViolationError):
+    code = "batch_not_found"
+    default_detail = "The batch does not exist."
 
 
 class SameAccountError(RuleViolationError):

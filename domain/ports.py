@@ -16,6 +16,7 @@ from typing import Protocol, Self
 
 from domain.account import Account
 from domain.api_client import ApiClient
+from domain.batch import Batch
 from domain.hold import Hold, HoldStatus
 from domain.idempotency import IdempotencyRecord
 from domain.pagination import Page, PageRequest
@@ -154,6 +155,12 @@ class HoldRepository(Protocol):
         ...
 
 
+class BatchRepository(Protocol):
+    async def add(self, batch: Batch) -> None: ...
+
+    async def get(self, batch_id: uuid.UUID) -> Batch | None: ...
+
+
 class ApiClientRepository(Protocol):
     async def add(self, client: ApiClient) -> None: ...
 
@@ -210,6 +217,9 @@ class UnitOfWork(Protocol):
 
     @property
     def holds(self) -> HoldRepository: ...
+
+    @property
+    def batches(self) -> BatchRepository: ...
 
     async def now(self) -> datetime:
         """The unit of work's clock: the time its decisions are made at (the database's

@@ -24,8 +24,10 @@ def post_transfer(
     new_id: Callable[[], uuid.UUID],
     now: datetime,
     metadata: Mapping[str, str] | None = None,
+    batch_id: uuid.UUID | None = None,
 ) -> Transfer:
-    """Debit ``source``, credit ``destination`` and return the posted transfer.
+    """Debit ``source``, credit ``destination`` and return the posted transfer (one of
+    the batch ``batch_id``, if given).
 
     Checks run in docs/api.md's order: same account, then either side not active, then
     currency, then funds (``available``; then the destination's balance ceiling). Every
@@ -45,7 +47,7 @@ def post_transfer(
     destination_after = destination.credit(money)
     return _transfer(
         transfer_id, kind, source, destination, money, description, metadata, None, now,
-        source_after, destination_after, new_id,
+        source_after, destination_after, new_id, batch_id=batch_id,
     )  # fmt: skip
 
 
@@ -96,6 +98,8 @@ def _transfer(
     source_after: int | None,
     destination_after: int | None,
     new_id: Callable[[], uuid.UUID],
+    *,
+    batch_id: uuid.UUID | None = None,
 ) -> Transfer:
     return Transfer(
         id=transfer_id,
@@ -110,6 +114,7 @@ def _transfer(
         credit=_entry(new_id(), transfer_id, destination, money.amount, destination_after, now),
         hold_id=hold_id,
         metadata=dict(metadata or {}),
+        batch_id=batch_id,
     )
 
 

@@ -61,6 +61,7 @@ class Transfer:
     credit: Entry
     hold_id: uuid.UUID | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    batch_id: uuid.UUID | None = None
 
     def __post_init__(self) -> None:
         if self.debit.amount + self.credit.amount != 0 or self.credit.amount != self.money.amount:

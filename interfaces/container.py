@@ -5,6 +5,7 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from application.accounts import AccountService
+from application.batches import BatchService
 from application.clients import ClientService
 from application.holds import HoldExpiry, HoldService
 from application.ledger import LedgerQueries
@@ -59,6 +60,7 @@ class Container(containers.DeclarativeContainer):
     accounts = providers.Singleton(AccountService, transactions, catalog, clock, new_id)
     payments = providers.Singleton(PaymentService, transactions, catalog, clock, new_id)
     holds = providers.Singleton(HoldService, transactions, catalog, clock, new_id)
+    batches = providers.Singleton(BatchService, transactions, catalog, clock, new_id)
     hold_expiry = providers.Singleton(
         HoldExpiry, transactions, batch=settings.provided.hold_sweep_batch
     )

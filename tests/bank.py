@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from application.accounts import AccountService
+from application.batches import BatchService
 from application.clients import ClientService
 from application.commands import CreateApiClient
 from application.holds import HoldExpiry, HoldService
@@ -44,6 +45,7 @@ class Bank:
     clients: ClientService
     holds: HoldService
     hold_expiry: HoldExpiry
+    batches: BatchService
 
     async def new_client(self, name: str = "acme") -> uuid.UUID:
         return (await self.clients.create(CreateApiClient(name=name))).id
@@ -61,4 +63,5 @@ def build_bank(transactions: Transactions, *, random_ids: bool = False) -> Bank:
         clients=ClientService(transactions, clock, new_id, lambda: next(secrets)),
         holds=HoldService(transactions, catalog, clock, new_id),
         hold_expiry=HoldExpiry(transactions),
+        batches=BatchService(transactions, catalog, clock, new_id),
     )

@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from domain.account import Account, AccountKind, settlement_account_id
 from domain.api_client import ApiClient
+from domain.batch import Batch
 from domain.errors import IdempotencyKeyTakenError
 from domain.hold import Hold, HoldStatus
 from domain.idempotency import IdempotencyRecord
@@ -241,6 +242,19 @@ class MemoryHoldRepository:
 
     async def claim_sweep(self) -> bool:
         return True  # units of work run one at a time here
+
+
+class MemoryBatchRepository:
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+
+    async def add(self, batch: Batch) -> None:
+        if batch.id in self._state.batches:
+            raise ValueError(f"batch {batch.id} already exists")
+        self._state.batches[batch.id] = batch
+
+    async def get(self, batch_id: uuid.UUID) -> Batch | None:
+        return self._state.batches.get(batch_id)
 
 
 class MemoryApiClientRepository:

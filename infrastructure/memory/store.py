@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from domain.account import Account
 from domain.api_client import ApiClient
+from domain.batch import Batch
 from domain.hold import Hold
 from domain.idempotency import IdempotencyRecord
 from domain.transfer import Entry, Transfer
@@ -24,6 +25,7 @@ class MemoryState:
     clients: dict[uuid.UUID, ApiClient] = field(default_factory=dict)
     idempotency: dict[tuple[uuid.UUID, str], IdempotencyRecord] = field(default_factory=dict)
     holds: dict[uuid.UUID, Hold] = field(default_factory=dict)
+    batches: dict[uuid.UUID, Batch] = field(default_factory=dict)
 
     def copy(self) -> MemoryState:
         """A working copy: new containers, shared immutable values.
@@ -37,6 +39,7 @@ class MemoryState:
             clients=dict(self.clients),
             idempotency=dict(self.idempotency),
             holds=dict(self.holds),
+            batches=dict(self.batches),
         )
 
 

@@ -10,6 +10,7 @@ from application.transactions import RetryPolicy, Transactions
 from domain.ports import (
     AccountRepository,
     ApiClientRepository,
+    BatchRepository,
     HoldRepository,
     IdempotencyRepository,
     TransferRepository,
@@ -17,6 +18,7 @@ from domain.ports import (
 from infrastructure.memory.repositories import (
     MemoryAccountRepository,
     MemoryApiClientRepository,
+    MemoryBatchRepository,
     MemoryHoldRepository,
     MemoryIdempotencyRepository,
     MemoryTransferRepository,
@@ -36,6 +38,7 @@ class InMemoryUnitOfWork:
     clients: ApiClientRepository
     idempotency: IdempotencyRepository
     holds: HoldRepository
+    batches: BatchRepository
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
@@ -71,6 +74,7 @@ class InMemoryUnitOfWork:
         self.clients = MemoryApiClientRepository(self._working)
         self.idempotency = MemoryIdempotencyRepository(self._working)
         self.holds = MemoryHoldRepository(self._working)
+        self.batches = MemoryBatchRepository(self._working)
 
     async def commit(self) -> None:
         if self._working is None:

@@ -103,6 +103,16 @@ _CHECKS = {
             OR coalesce(sum(e.amount), 1) <> 0
             OR max(e.amount) <> t.amount
     """,
+    # transfers.batch_id has no foreign key (migration 0008 says why): checked here.
+    "every transfer's batch exists, and made it for its own client": """
+        SELECT t.id::text, 'batch ' || t.batch_id::text || CASE WHEN b.id IS NULL
+            THEN ' does not exist' ELSE ' was made by another client' END
+        FROM transfers t
+        JOIN accounts a ON a.id = t.source_account_id
+        LEFT JOIN batches b ON b.id = t.batch_id
+        WHERE t.batch_id IS NOT NULL
+          AND (b.id IS NULL OR b.client_id IS DISTINCT FROM a.owner_id)
+    """,
 }
 
 

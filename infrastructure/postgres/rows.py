@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Row
 
 from domain.account import Account, AccountKind, AccountStatus
+from domain.batch import Batch
 from domain.hold import Hold, HoldStatus
 from domain.idempotency import IdempotencyRecord
 from domain.money import Money
@@ -108,6 +109,18 @@ def transfer_row(transfer: Transfer) -> dict[str, Any]:
         "created_at": transfer.created_at,
         "hold_id": transfer.hold_id,
         "metadata": json.dumps(dict(transfer.metadata)),
+        "batch_id": transfer.batch_id,
+    }
+
+
+def batch_row(batch: Batch, prefix: str = "") -> dict[str, Any]:
+    return {
+        f"{prefix}id": batch.id,
+        f"{prefix}client_id": batch.client_id,
+        f"{prefix}atomic": batch.atomic,
+        f"{prefix}metadata": json.dumps(dict(batch.metadata)),
+        f"{prefix}created_at": batch.created_at,
+        f"{prefix}answer": batch.answer,
     }
 
 

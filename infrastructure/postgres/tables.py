@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import (
     CHAR,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -210,6 +211,24 @@ transfers = Table(
         postgresql_ops={"metadata": "jsonb_path_ops"},
         postgresql_where=text("metadata <> '{}'::jsonb"),
     ),
+    # Migration 0008: the batch that made the transfer. No foreign key: its check would
+    # read the batches' key index under SERIALIZABLE, and concurrent batches inserting
+    # into the same index page would then fail each other; reconciliation checks that
+    # every batch_id names a batch instead.
+    Column("batch_id", Uuid, nullable=True),
+)
+
+# Migration 0008: a batch as its client was answered (``answer``, the stored view that
+# ``GET /v1/batches/{id}`` repeats).
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("client_id", Uuid, ForeignKey("api_clients.id"), nullable=False),
+    Column("atomic", Boolean, nullable=False),
+    _metadata(),
+    _created_at(),
+    Column("answer", JSONB, nullable=False),
 )
 
 entries = Table(

@@ -219,5 +219,6 @@ def _transfer_from_rows(rows: Sequence[Mapping[str, Any]]) -> Transfer:
         debit=debit,
         credit=credit,
         hold_id=head["hold_id"],
+        batch_id=head["batch_id"],
         metadata=head["metadata"],
     )

@@ -19,11 +19,13 @@ from domain.hold import Hold
 from domain.ports import (
     AccountRepository,
     ApiClientRepository,
+    BatchRepository,
     HoldRepository,
     IdempotencyRepository,
     TransferRepository,
 )
 from infrastructure.postgres.accounts import PostgresAccountRepository
+from infrastructure.postgres.batches import PostgresBatchRepository
 from infrastructure.postgres.clients import PostgresApiClientRepository
 from infrastructure.postgres.executor import Batch, TransactionExecutor, Turn
 from infrastructure.postgres.holds import PostgresHoldRepository
@@ -81,6 +83,7 @@ class PostgresUnitOfWork:
             self._clients_repository = PostgresApiClientRepository(share)
             self._idempotency_repository = PostgresIdempotencyRepository(share, self._pending)
             self._holds_repository = PostgresHoldRepository(share, self._pending, share, share)
+            self._batches_repository = PostgresBatchRepository(share, self._pending)
         else:
             # No batch will come (it could not begin): the first use of this unit of
             # work raises why, inside the caller's block, where the retry loop sees it.
@@ -112,6 +115,11 @@ class PostgresUnitOfWork:
     def holds(self) -> HoldRepository:
         self._in_turn()
         return self._holds_repository
+
+    @property
+    def batches(self) -> BatchRepository:
+        self._in_turn()
+        return self._batches_repository
 
     async def now(self) -> datetime:
         """The batch's clock (``Batch.clock``): every member decides by the same time."""
@@ -234,6 +242,7 @@ class ReadUnitOfWork:
         self.clients: ApiClientRepository = PostgresApiClientRepository(self._tx)
         self.idempotency: IdempotencyRepository = PostgresIdempotencyRepository(self._tx)
         self.holds: HoldRepository = PostgresHoldRepository(self._tx)
+        self.batches: BatchRepository = PostgresBatchRepository(self._tx)
         self._now: datetime | None = None
         return self
 

@@ -15,12 +15,14 @@ from typing import Any
 from sqlalchemy import insert, text
 
 from domain.account import Account
+from domain.batch import Batch
 from domain.errors import TransientConflictError
 from domain.hold import Hold
 from domain.idempotency import IdempotencyRecord
 from domain.transfer import Transfer
 from infrastructure.postgres.rows import (
     account_row,
+    batch_row,
     entry_row,
     hold_row,
     record_row,
@@ -44,6 +46,7 @@ class PendingWrites:
     # New holds, as rows (they carry their accounts' owners), and changed ones.
     new_holds: list[dict[str, Any]] = field(default_factory=list)
     holds: dict[uuid.UUID, Hold] = field(default_factory=dict)
+    batches: list[Batch] = field(default_factory=list)
 
     def clear(self) -> None:
         self.accounts.clear()
@@ -54,6 +57,7 @@ class PendingWrites:
         self.settlements.clear()
         self.new_holds.clear()
         self.holds.clear()
+        self.batches.clear()
 
     def merge(self, other: PendingWrites) -> None:
         """Add ``other``'s writes (a later member's) to these."""
@@ -64,6 +68,7 @@ class PendingWrites:
         self.settlements |= other.settlements
         self.new_holds += other.new_holds
         self.holds.update(other.holds)
+        self.batches += other.batches
 
 
 async def flush(db: Transaction, pending: PendingWrites) -> None:
@@ -101,6 +106,9 @@ async def flush(db: Transaction, pending: PendingWrites) -> None:
         parts.append(_UPDATE_HOLDS)
         rows = [hold_row(hold, None, None) for hold in pending.holds.values()]
         parameters.update(_columns(_json_metadata(rows), "changed_hold_"))
+    if pending.batches:
+        parts.append(_INSERT_BATCHES)
+        parameters.update(_columns(batch_row(b, "new_batch_") for b in pending.batches))
     if pending.transfers:
         parts.append(_INSERT_TRANSFERS)
         parameters.update(_columns(transfer_row(t) for t in pending.transfers))
@@ -151,14 +159,23 @@ _UPDATE_ACCOUNTS = """updated AS (
 _INSERT_TRANSFERS = """new_transfers AS (
     INSERT INTO transfers (
         id, kind, source_account_id, destination_account_id, amount, currency,
-        description, status, created_at, hold_id, metadata
+        description, status, created_at, hold_id, metadata, batch_id
     )
     SELECT * FROM unnest(
         CAST(:id AS uuid[]), CAST(:kind AS varchar[]), CAST(:source_account_id AS uuid[]),
         CAST(:destination_account_id AS uuid[]), CAST(:amount AS bigint[]),
         CAST(:currency AS char(3)[]), CAST(:description AS varchar[]),
         CAST(:status AS varchar[]), CAST(:created_at AS timestamptz[]),
-        CAST(:hold_id AS uuid[]), CAST(:metadata AS jsonb[])
+        CAST(:hold_id AS uuid[]), CAST(:metadata AS jsonb[]), CAST(:batch_id AS uuid[])
+    )
+)"""
+
+_INSERT_BATCHES = """new_batches AS (
+    INSERT INTO batches (id, client_id, atomic, metadata, created_at, answer)
+    SELECT * FROM unnest(
+        CAST(:new_batch_id AS uuid[]), CAST(:new_batch_client_id AS uuid[]),
+        CAST(:new_batch_atomic AS boolean[]), CAST(:new_batch_metadata AS jsonb[]),
+        CAST(:new_batch_created_at AS timestamptz[]), CAST(:new_batch_answer AS jsonb[])
     )
 )"""
 

@@ -14,7 +14,7 @@ from domain.pagination import use_cursor_key
 from infrastructure.postgres import migrate
 from interfaces.container import Container
 from interfaces.http import background, errors, openapi
-from interfaces.http.routers import accounts, admin, holds, operations, transfers
+from interfaces.http.routers import accounts, admin, batches, holds, operations, transfers
 from interfaces.observability import Metrics, RequestContextMiddleware, one_line
 
 logger = logging.getLogger("banking.http")
@@ -67,7 +67,7 @@ def create_app(
         redirect_slashes=False,
         generate_unique_id_function=openapi.operation_id,
     )
-    container.wire(modules=[accounts, admin, holds, transfers])
+    container.wire(modules=[accounts, admin, batches, holds, transfers])
     settings = container.settings()
     if settings.cursor_secret is not None:
         use_cursor_key(settings.cursor_secret.get_secret_value().encode())
@@ -77,7 +77,14 @@ def create_app(
     app.state.readiness = readiness or database_readiness(container.engine())
     app.state.metrics = Metrics([container.transactions().counters])
 
-    routers = (accounts.router, transfers.router, holds.router, admin.router, operations.router)
+    routers = (
+        accounts.router,
+        transfers.router,
+        batches.router,
+        holds.router,
+        admin.router,
+        operations.router,
+    )
     for router in routers:
         app.include_router(router)
     # Every route by its full path, for the Allow header of a 405.

@@ -34,7 +34,9 @@ UNAVAILABLE = (
 async def domain_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, DomainError)
     headers = {"Idempotent-Replayed": "true"} if error.replayed else None
-    return problem(error.code, error.detail, headers=headers)
+    failed_index = getattr(error, "failed_index", None)
+    extra = None if failed_index is None else {"failed_index": failed_index}
+    return problem(error.code, error.detail, headers=headers, extra=extra)
 
 
 async def http_problem(request: Request, error: Exception) -> Response:

@@ -91,6 +91,11 @@ _CODES_BY_OPERATION: dict[str, dict[int, list[str]]] = {
             "idempotency_key_reused",
         ],
     },
+    "submit_batch": {
+        404: ["account_not_found"],
+        422: [*_MOVEMENT_REFUSALS, "same_account", "insufficient_funds"],
+    },
+    "get_batch": {404: ["batch_not_found"]},
     "list_holds": {404: ["account_not_found"], 422: ["validation_error"]},
     "get_hold": {404: ["hold_not_found"]},
     "capture_hold": {

@@ -18,6 +18,7 @@ STATUS_BY_CODE = {
     "transfer_not_found": 404,
     "client_not_found": 404,
     "hold_not_found": 404,
+    "batch_not_found": 404,
     "not_found": 404,
     "method_not_allowed": 405,
     "request_timeout": 408,
@@ -47,6 +48,7 @@ TITLES = {
     "transfer_not_found": "Transfer not found",
     "client_not_found": "Client not found",
     "hold_not_found": "Hold not found",
+    "batch_not_found": "Batch not found",
     "not_found": "Not found",
     "method_not_allowed": "Method not allowed",
     "request_timeout": "Request timeout",
@@ -70,6 +72,18 @@ TITLES = {
 }
 
 
+def problem_body(code: str, detail: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The problem document of ``code``: a response's body, or a refused batch item's."""
+    return {
+        "type": f"https://banking.example/problems/{code.replace('_', '-')}",
+        "title": TITLES[code],
+        "status": STATUS_BY_CODE[code],
+        "detail": detail,
+        "code": code,
+        **(extra or {}),
+    }
+
+
 class ProblemResponse(JSONResponse):
     media_type = PROBLEM_MEDIA_TYPE
     code = "internal_error"  # set on each response by ``problem``
@@ -82,15 +96,8 @@ def problem(
     headers: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> ProblemResponse:
+    body = problem_body(code, detail, extra)
     status = STATUS_BY_CODE[code]
-    body = {
-        "type": f"https://banking.example/problems/{code.replace('_', '-')}",
-        "title": TITLES[code],
-        "status": status,
-        "detail": detail,
-        "code": code,
-        **(extra or {}),
-    }
     all_headers = dict(headers or {})
     if code == "unauthorized":
         all_headers["WWW-Authenticate"] = "Bearer"

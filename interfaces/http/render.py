@@ -7,15 +7,18 @@ from typing import Any
 from application.views import (
     AccountView,
     BalanceView,
+    BatchView,
     EntryView,
     HoldView,
     NewApiClient,
     NewApiKey,
     PageView,
+    Refusal,
     RevokedClient,
     TransferView,
     timestamp,
 )
+from interfaces.http.problems import problem_body
 
 # One JSON shape per resource: the view's own, which idempotent replays store too.
 account = AccountView.to_json
@@ -23,6 +26,24 @@ transfer = TransferView.to_json
 entry = EntryView.to_json
 hold = HoldView.to_json
 balance = BalanceView.to_json
+
+
+def batch(view: BatchView) -> dict[str, Any]:
+    """An atomic batch lists its transfers; any other one each item's result: its
+    status and the transfer, or its status and the problem that refused it."""
+    common = {"id": str(view.id), "atomic": view.atomic}
+    tail = {"metadata": view.metadata, "created_at": timestamp(view.created_at)}
+    if view.atomic:
+        return {**common, "transfers": [t.to_json() for t in view.transfers], **tail}
+    results = [_result(outcome) for outcome in view.outcomes]
+    return {**common, "results": results, **tail}
+
+
+def _result(outcome: TransferView | Refusal) -> dict[str, Any]:
+    if isinstance(outcome, TransferView):
+        return {"status": 201, "transfer": outcome.to_json()}
+    error = problem_body(outcome.code, outcome.detail)
+    return {"status": error["status"], "error": error}
 
 
 def page(view: PageView[Any], item: Any) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from application.views import (
     TransferView,
 )
 from domain.api_client import MAX_KEY_OVERLAP
+from domain.batch import MAX_BATCH_ITEMS
 
 CANONICAL_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
@@ -118,6 +119,7 @@ TRANSFER_EXAMPLE: JsonDict = {
     "source_balance_after": 7500,
     "destination_balance_after": 2500,
     "hold_id": None,
+    "batch_id": None,
     "metadata": {"invoice": "2026-118"},
     "created_at": "2026-11-24T09:31:00Z",
 }
@@ -232,6 +234,50 @@ class TransferBody(Strict):
                     "currency": "USD",
                     "description": "rent",
                     "metadata": {"invoice": "2026-118"},
+                }
+            ]
+        },
+    )
+
+
+class BatchBody(Strict):
+    atomic: StrictBool = Field(
+        default=True,
+        description="`true`: all transfers or none. `false`: each stands or falls alone.",
+    )
+    transfers: Annotated[
+        list[TransferBody],
+        Field(
+            min_length=1,
+            max_length=MAX_BATCH_ITEMS,
+            description="Applied in order, each against what the ones before it left.",
+        ),
+    ]
+    metadata: Metadata = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "atomic": True,
+                    "transfers": [
+                        {
+                            "source_account_id": "0b5a4c1e-8f57-4c1b-9d7e-3a8f0f0f2c11",
+                            "destination_account_id": "5d0c3a52-1f0e-4a55-8a6c-2b9e3c7d4e21",
+                            "amount": 9000,
+                            "currency": "USD",
+                            "description": "seller",
+                        },
+                        {
+                            "source_account_id": "0b5a4c1e-8f57-4c1b-9d7e-3a8f0f0f2c11",
+                            "destination_account_id": "8a1f2e3d-4c5b-4a69-8877-665544332211",
+                            "amount": 1000,
+                            "currency": "USD",
+                            "description": "fee",
+                        },
+                    ],
+                    "metadata": {"order_id": "4711"},
                 }
             ]
         },
@@ -403,6 +449,10 @@ class Problem(BaseModel):
     correlation_id: str | None = Field(
         default=None, description="Only on `internal_error`: quote it to the operator."
     )
+    failed_index: int | None = Field(
+        default=None,
+        description="Only when an atomic batch was refused: the 0-based item that broke a rule.",
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -415,5 +465,63 @@ class Problem(BaseModel):
                     "code": "insufficient_funds",
                 }
             ]
+        }
+    )
+
+
+_BATCH_HEAD: JsonDict = {"id": "2d6f8a10-3b5c-4e7d-9f1a-2b3c4d5e6f70"}
+_BATCH_TAIL: JsonDict = {"metadata": {"order_id": "4711"}, "created_at": "2026-11-24T09:31:00Z"}
+
+
+class BatchOut(BaseModel):
+    """An atomic batch: every transfer was made."""
+
+    id: uuid.UUID
+    atomic: bool
+    transfers: list[TransferOut]  # type: ignore[valid-type]
+    metadata: dict[str, str]
+    created_at: Timestamp
+
+    model_config = _example(
+        {**_BATCH_HEAD, "atomic": True, "transfers": [TRANSFER_EXAMPLE], **_BATCH_TAIL}
+    )
+
+
+class BatchResultOut(BaseModel):
+    """One item of a batch that is not atomic: 201 and its transfer, or the status and
+    problem that refused it."""
+
+    status: int
+    transfer: TransferOut | None = None  # type: ignore[valid-type]
+    error: Problem | None = None
+
+
+class BatchResultsOut(BaseModel):
+    """A batch that is not atomic: each item's result, in order."""
+
+    id: uuid.UUID
+    atomic: bool
+    results: list[BatchResultOut]
+    metadata: dict[str, str]
+    created_at: Timestamp
+
+    model_config = _example(
+        {
+            **_BATCH_HEAD,
+            "atomic": False,
+            "results": [
+                {"status": 201, "transfer": TRANSFER_EXAMPLE},
+                {
+                    "status": 422,
+                    "error": {
+                        "type": "https://banking.example/problems/insufficient-funds",
+                        "title": "Insufficient funds",
+                        "status": 422,
+                        "detail": "The amount exceeds what the account has available.",
+                        "code": "insufficient_funds",
+                    },
+                },
+            ],
+            **_BATCH_TAIL,
         }
     )

@@ -34,6 +34,7 @@ TRANSFER_FIELDS = {
     "source_balance_after",
     "destination_balance_after",
     "hold_id",
+    "batch_id",
     "metadata",
     "created_at",
 }
@@ -70,6 +71,7 @@ async def test_a_deposit_answers_201_with_no_source_and_the_balance_after(
         "source_balance_after": None,
         "destination_balance_after": 2500,
         "hold_id": None,
+        "batch_id": None,
         "metadata": {},
     }
     assert (await read(api, account))["balance"] == 2500
@@ -101,6 +103,7 @@ async def test_a_withdrawal_answers_201_with_no_destination_and_the_balance_afte
         "source_balance_after": 700,
         "destination_balance_after": None,
         "hold_id": None,
+        "batch_id": None,
         "metadata": {},
     }
     assert await balance(api, account) == 700
@@ -132,6 +135,7 @@ async def test_a_transfer_between_own_accounts_shows_both_balances_after(
         "source_balance_after": 0,
         "destination_balance_after": 1005,
         "hold_id": None,
+        "batch_id": None,
         "metadata": {},
     }
     assert (await balance(api, source), await balance(api, destination)) == (0, 1005)

@@ -17,9 +17,9 @@ from infrastructure.postgres.engine import libpq_url
 from infrastructure.postgres.tables import metadata
 from interfaces.cli import main
 
-HEAD = "0007_lighter_write_indexes"
+HEAD = "0008_batches"
 INITIAL_TABLES = {"api_clients", "accounts", "transfers", "entries", "idempotency_keys"}
-TABLES = INITIAL_TABLES | {"holds"}
+TABLES = INITIAL_TABLES | {"holds", "batches"}
 
 
 def table_names(url: str) -> set[str]:
@@ -114,8 +114,9 @@ def test_db_commands_report_upgrade_and_list_history(empty_database_url: str) ->
     assert (upgraded.exit_code, upgraded.output) == (0, f"Schema at {HEAD} (head).\n")
     assert (after.exit_code, after.output) == (0, f"{HEAD} (head)\n")
     assert history.exit_code == 0
-    assert history.output.startswith(
-        f"0006_transfer_listing -> {HEAD} (head), Fewer index writes per transfer"
+    assert history.output.startswith(f"0007_lighter_write_indexes -> {HEAD} (head), Batches")
+    assert "0006_transfer_listing -> 0007_lighter_write_indexes, Fewer index writes" in (
+        history.output
     )
     assert "0005_holds_and_limits -> 0006_transfer_listing, Transfer listing" in history.output
     assert "0004_bigint_versions -> 0005_holds_and_limits, Holds (two-phase transfers)" in (

@@ -14,6 +14,7 @@ is stored.
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import uuid
 from collections.abc import Callable, Coroutine
@@ -36,6 +37,7 @@ from hypothesis.stateful import (
 
 from application.commands import (
     AmendAccount,
+    BatchItem,
     CaptureHold,
     CloseAccount,
     Deposit,
@@ -47,12 +49,14 @@ from application.commands import (
     ListAccounts,
     OpenAccount,
     PlaceHold,
+    SubmitBatch,
     TransferFunds,
     UnfreezeAccount,
     VoidHold,
     Withdraw,
 )
 from application.views import AccountView, Completed, HoldView, PageView, TransferView
+from application.views import Refusal as BatchRefusal
 from domain.account import settlement_account_id
 from domain.errors import AccountNotFoundError, DomainError, IdempotencyKeyReusedError
 from domain.pagination import PageRequest
@@ -782,6 +786,74 @@ class BankModel(RuleBasedStateMachine):
         key: str | None,
     ) -> None:
         self.pay(source, payee, amount, whole_balance, description, key, same_owner=False)
+
+    @rule(
+        picks=st.lists(
+            st.tuples(st.integers(0, 1_000), st.integers(0, 1_000), amounts),
+            min_size=1,
+            max_size=4,
+        ),
+        atomic=st.booleans(),
+        client=clients,
+    )
+    def submit_a_batch(self, picks: list[tuple[int, int, int]], atomic: bool, client: int) -> None:
+        """A batch of transfers among any accounts (another client's source is not
+        found): each item is judged like a transfer, against what the items before it
+        left; an atomic batch stops at its first refusal and changes nothing."""
+        if not self.model:
+            return
+        caller = self.clients[client]
+        ids = sorted(self.model)
+        items = tuple(
+            BatchItem(
+                ids[source % len(ids)],
+                ids[destination % len(ids)],
+                amount,
+                self.model[ids[source % len(ids)]].currency,
+            )
+            for source, destination, amount in picks
+        )
+        model, posted = copy.deepcopy(self.model), len(self.posted)
+        outcome = self.attempt(self.bank.batches.submit(SubmitBatch(caller, items, atomic)))
+        answered = outcome.value.outcomes if isinstance(outcome, Completed) else None
+        for index, item in enumerate(items):
+            prediction = self.predict_or_refuse(
+                TransferFunds(
+                    caller,
+                    item.source_account_id,
+                    item.destination_account_id,
+                    item.amount,
+                    item.currency,
+                )
+            )
+            if isinstance(prediction, Refusal) and atomic:
+                self.model = model  # nothing of the batch was applied
+                del self.posted[posted:]
+                assert isinstance(outcome, DomainError), (items, outcome)
+                assert outcome.code == prediction.code, (items, outcome)
+                assert getattr(outcome, "failed_index", None) == index
+                return
+            if isinstance(prediction, Refusal):
+                assert answered is not None, (items, outcome)
+                refused = answered[index]
+                assert isinstance(refused, BatchRefusal), (items, index, refused)
+                assert refused.code == prediction.code
+                continue
+            if answered is None:  # an atomic batch that a later item must refuse
+                view = TransferView(
+                    uuid.uuid4(), hold_id=None, batch_id=None, metadata={}, created_at=self.now,
+                    **prediction.fields,
+                )  # fmt: skip
+            else:
+                shown = answered[index]
+                assert isinstance(shown, TransferView), (items, index, shown)
+                view = shown
+                actual = {name: getattr(view, name) for name in prediction.fields}
+                assert actual == prediction.fields, (items, index)
+                assert isinstance(outcome, Completed)
+                assert view.batch_id == outcome.value.id
+            prediction.apply(view)
+        assert isinstance(outcome, Completed), (items, outcome)
 
     def pay(
         self,

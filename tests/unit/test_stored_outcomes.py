@@ -40,7 +40,7 @@ def test_an_account_stored_before_holds_replays_with_nothing_held() -> None:
     }
 
 
-def test_a_transfer_stored_before_holds_replays_without_hold_or_metadata() -> None:
+def test_a_transfer_stored_before_holds_replays_without_hold_batch_or_metadata() -> None:
     replayed = TransferView.from_json(TRANSFER_BEFORE_HOLDS).to_json()
 
-    assert replayed == TRANSFER_BEFORE_HOLDS | {"hold_id": None, "metadata": {}}
+    assert replayed == TRANSFER_BEFORE_HOLDS | {"hold_id": None, "batch_id": None, "metadata": {}}
