@@ -163,8 +163,11 @@ class AccountService:
             )
 
     async def list(self, query: ListAccounts) -> PageView[AccountView]:
-        """The caller's accounts, closed ones included, newest first."""
-
+        """The caller's accounts, closed ones included, newest first; only those whose
+        metadata holds each of ``query.metadata``'s keys with its value."""
+        # Checked like metadata in a body: a malformed key is a validation error, a
+        # well-formed one that no account carries matches nothing.
+        wanted = tuple(sorted(fixed_metadata(query.metadata).items()))
         async with self._transactions.read() as uow:
-            page = await uow.accounts.list_for_owner(query.client_id, query.page)
+            page = await uow.accounts.list_for_owner(query.client_id, query.page, wanted)
             return page_view(page, AccountView.of)

@@ -82,6 +82,8 @@ class GetAccount:
 class ListAccounts:
     client_id: uuid.UUID
     page: PageRequest
+    # Only accounts whose metadata holds every one of these keys with its value.
+    metadata: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

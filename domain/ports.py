@@ -59,9 +59,23 @@ class AccountRepository(Protocol):
         """The settlement account's balance: the sum of its entries."""
         ...
 
-    async def list_for_owner(self, owner_id: uuid.UUID, page: PageRequest) -> Page[Account]:
-        """The owner's customer accounts, newest first (created_at, then id, descending)."""
+    async def list_for_owner(
+        self,
+        owner_id: uuid.UUID,
+        page: PageRequest,
+        metadata: tuple[tuple[str, str], ...] = (),
+    ) -> Page[Account]:
+        """The owner's customer accounts, newest first (created_at, then id, descending),
+        only those whose metadata holds every ``(key, value)`` of ``metadata``."""
         ...
+
+
+def account_list_scope(owner_id: uuid.UUID, metadata: tuple[tuple[str, str], ...]) -> str:
+    """The cursor scope of an owner's account list: a cursor serves only the list, and
+    the metadata filter, it came from."""
+    if not metadata:
+        return f"accounts:{owner_id}"  # the scope of cursors issued before the filter
+    return json.dumps(["accounts", str(owner_id), sorted(metadata)])
 
 
 @dataclass(frozen=True, slots=True)

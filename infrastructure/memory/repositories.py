@@ -21,7 +21,7 @@ from domain.pagination import (
     encode_cursor,
     timestamp_position,
 )
-from domain.ports import TransferFilter, VisibleTransfer
+from domain.ports import TransferFilter, VisibleTransfer, account_list_scope
 from domain.transfer import Entry, Transfer
 from infrastructure.memory.store import MemoryState
 
@@ -85,12 +85,19 @@ class MemoryAccountRepository:
         entries = self._state.entries.get(settlement_account_id(currency), [])
         return sum(entry.amount for entry in entries)
 
-    async def list_for_owner(self, owner_id: uuid.UUID, page: PageRequest) -> Page[Account]:
+    async def list_for_owner(
+        self,
+        owner_id: uuid.UUID,
+        page: PageRequest,
+        metadata: tuple[tuple[str, str], ...] = (),
+    ) -> Page[Account]:
         owned = sorted(
             (
                 account
                 for account in self._state.accounts.values()
-                if account.kind is AccountKind.CUSTOMER and account.owner_id == owner_id
+                if account.kind is AccountKind.CUSTOMER
+                and account.owner_id == owner_id
+                and all(account.metadata.get(key) == value for key, value in metadata)
             ),
             key=lambda account: (account.created_at, account.id),
             reverse=True,
@@ -102,7 +109,7 @@ class MemoryAccountRepository:
         return paginate(
             [self._as_of_clock(account) for account in owned],
             page,
-            f"accounts:{owner_id}",
+            account_list_scope(owner_id, metadata),
             position,
             (int, str),
         )

@@ -103,6 +103,15 @@ accounts = Table(
         f"overdraft_limit >= 0 AND overdraft_limit <= {MAX_OVERDRAFT_LIMIT}",
         name="overdraft_limit_range",
     ),
+    # Migration 0008: the metadata filter of the account list (``@>``), over accounts
+    # that carry metadata, since a filter never matches {}.
+    Index(
+        "ix_accounts_metadata",
+        "metadata",
+        postgresql_using="gin",
+        postgresql_ops={"metadata": "jsonb_path_ops"},
+        postgresql_where=text("metadata <> '{}'::jsonb"),
+    ),
 )
 
 holds = Table(

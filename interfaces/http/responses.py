@@ -119,3 +119,16 @@ def instant(value: str, name: str) -> datetime:
 def created(result: Completed[Any], body: dict[str, Any]) -> JSONResponse:
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     return JSONResponse(body, status_code=201, headers=headers)
+
+
+def metadata_filter(things: str) -> dict[str, Any]:
+    """The OpenAPI parameter ``metadata[KEY]=VALUE``, any number of keys (the deepObject
+    style), of a list of ``things``; ``QueryFamily("metadata")`` reads it."""
+    return {
+        "name": "metadata",
+        "in": "query",
+        "style": "deepObject",
+        "explode": True,
+        "description": f"Only {things} whose metadata has KEY set to VALUE, for every KEY given.",
+        "schema": {"type": "object", "additionalProperties": {"type": "string"}},
+    }

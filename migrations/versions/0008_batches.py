@@ -1,4 +1,5 @@
-"""Batches: several transfers in one request, and the batch each transfer was made by.
+"""Batches: several transfers in one request, the batch each transfer was made by, and
+the account list's metadata filter.
 
 Revision ID: 0008_batches
 Revises: 0007_lighter_write_indexes
@@ -11,6 +12,10 @@ Create Date: 2026-12-12
   and two batches inserting into the same index page would then fail each other with
   serialization errors. ``banking reconcile`` checks that every ``batch_id`` names a
   batch.
+- ``ix_accounts_metadata``: a GIN index (``jsonb_path_ops``) answering
+  ``metadata @> '{"KEY": "VALUE", ...}'`` for ``GET /v1/accounts?metadata[KEY]=``,
+  partial like the transfers' (``metadata <> '{}'``). Building it on many accounts
+  blocks writes to ``accounts`` while it runs: upgrade in a maintenance window.
 
 The downgrade refuses, changing nothing, once a batch exists: the older schema cannot
 say which transfers it made.
@@ -60,9 +65,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_batches")),
     )
     op.add_column("transfers", sa.Column("batch_id", sa.Uuid, nullable=True))
+    op.create_index(
+        op.f("ix_accounts_metadata"),
+        "accounts",
+        ["metadata"],
+        postgresql_using="gin",
+        postgresql_ops={"metadata": "jsonb_path_ops"},
+        postgresql_where=sa.text("metadata <> '{}'::jsonb"),
+    )
 
 
 def downgrade() -> None:
     op.execute(_REFUSE_WHEN_BATCHES_EXIST)
+    op.drop_index(op.f("ix_accounts_metadata"), table_name="accounts")
     op.drop_column("transfers", "batch_id")
     op.drop_table("batches")

@@ -27,12 +27,13 @@ from application.views import ClientIdentity
 from domain.pagination import MAX_PAGE_SIZE, PageRequest
 from interfaces.container import Container
 from interfaces.http import render
-from interfaces.http.guards import ClientRoute, current_client
+from interfaces.http.guards import ClientRoute, QueryFamily, current_client
 from interfaces.http.provide import Provide
 from interfaces.http.responses import (
     IdempotencyKey,
     created,
     instant,
+    metadata_filter,
     path_id,
     problems,
     replayable,
@@ -91,13 +92,24 @@ async def open_account(
     return created(result, render.account(result.value))
 
 
-@router.get("", response_model=AccountPage, responses=problems(422))
+@router.get(
+    "",
+    response_model=AccountPage,
+    responses=problems(422),
+    openapi_extra={"parameters": [metadata_filter("accounts")]},
+)
 @router.head("", include_in_schema=False)
 @inject
 async def list_accounts(
-    client: Client, accounts: Accounts, limit: Limit = 50, after: str | None = None
+    client: Client,
+    accounts: Accounts,
+    metadata: Annotated[dict[str, str], Depends(QueryFamily("metadata"))],
+    limit: Limit = 50,
+    after: str | None = None,
 ) -> JSONResponse:
-    page = await accounts.list(ListAccounts(client.id, PageRequest(limit, after)))
+    """The caller's accounts, closed ones included, newest first."""
+    query = ListAccounts(client.id, PageRequest(limit, after), metadata)
+    page = await accounts.list(query)
     return JSONResponse(render.page(page, render.account))
 
 

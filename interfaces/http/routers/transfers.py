@@ -19,7 +19,14 @@ from interfaces.container import Container
 from interfaces.http import render
 from interfaces.http.guards import ClientRoute, QueryFamily, current_client
 from interfaces.http.provide import Provide
-from interfaces.http.responses import IdempotencyKey, created, path_id, problems, replayable
+from interfaces.http.responses import (
+    IdempotencyKey,
+    created,
+    metadata_filter,
+    path_id,
+    problems,
+    replayable,
+)
 from interfaces.http.schemas import CANONICAL_UUID, TransferBody, TransferOut, TransferPage
 from interfaces.observability import reached_use_case
 
@@ -60,22 +67,11 @@ async def create_transfer(
     return created(result, render.transfer(result.value))
 
 
-# ``metadata[KEY]=VALUE``, any number of keys: OpenAPI's deepObject style.
-_METADATA_PARAMETER = {
-    "name": "metadata",
-    "in": "query",
-    "style": "deepObject",
-    "explode": True,
-    "description": "Only transfers whose metadata has KEY set to VALUE, for every KEY given.",
-    "schema": {"type": "object", "additionalProperties": {"type": "string"}},
-}
-
-
 @router.get(
     "",
     response_model=TransferPage,
     responses=problems(422),
-    openapi_extra={"parameters": [_METADATA_PARAMETER]},
+    openapi_extra={"parameters": [metadata_filter("transfers")]},
 )
 @router.head("", include_in_schema=False)
 @inject
