@@ -3,7 +3,6 @@ transfers: the plans of the repository's own query, never a scan of ``transfers`
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -17,18 +16,12 @@ from domain.pagination import PageRequest
 from domain.ports import TransferFilter
 from domain.transfer import TransferKind
 from infrastructure.postgres.transfers import visible_transfers_query
+from tests.integration.plans import plan_nodes, reads_of
 from tests.integration.postgres_bank import postgres_bank
 from tests.integration.test_concurrency import open_accounts
 
 TRANSFERS = 50_000
 PAGE = 51  # the default page and the one more that says whether a next page exists
-
-
-def nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    found = [plan]
-    for child in plan.get("Plans", []):
-        found += nodes(child)
-    return found
 
 
 @pytest.fixture
@@ -61,24 +54,11 @@ async def ledger(engine: AsyncEngine) -> tuple[uuid.UUID, list[uuid.UUID]]:
 async def plan_of(
     engine: AsyncEngine, client: uuid.UUID, kept: TransferFilter
 ) -> list[dict[str, Any]]:
-    query = visible_transfers_query(client, kept, PAGE).compile(
-        dialect=engine.dialect, compile_kwargs={"literal_binds": True}
-    )
-    async with engine.connect() as connection:
-        explained = (
-            await connection.execute(text(f"EXPLAIN (FORMAT JSON, ANALYZE) {query}"))
-        ).scalar_one()
-    plan = (json.loads(explained) if isinstance(explained, str) else explained)[0]["Plan"]
-    return nodes(plan)
+    return await plan_nodes(engine, visible_transfers_query(client, kept, PAGE))
 
 
 def on_transfers(shape: list[dict[str, Any]]) -> list[str]:
-    """How each node reading ``transfers`` reads it: node type and index."""
-    return sorted(
-        f"{node['Node Type']}:{node.get('Index Name', '')}"
-        for node in shape
-        if node.get("Relation Name") == "transfers" or "ix_transfers" in node.get("Index Name", "")
-    )
+    return reads_of(shape, "transfers")
 
 
 async def test_a_metadata_filter_reads_the_gin_index(
