@@ -433,6 +433,7 @@ class HttpBankModel(BankModel):
 # PostgreSQL's is reconciled by the integration tests. A name bound to None is no rule.
 NOT_OVER_HTTP = (
     "amend",
+    "submit_a_batch",
     "place_hold_to_any_account",
     "place_hold_to_an_account_in_the_same_currency",
     "capture_hold",
