@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.commands import ListTransfers, TransferFunds
+from application.transactions import RetryPolicy
 from application.views import TransferView
 from domain.pagination import PageRequest
 from infrastructure.postgres.locking import AccountLocks
@@ -20,6 +21,7 @@ from tests.bank import Bank
 from tests.integration.postgres_bank import postgres_bank
 from tests.integration.test_concurrency import open_accounts
 
+POLICY = RetryPolicy(attempts=60, base_delay=0.001, max_delay=0.05)
 BEFORE = 60
 WRITERS = 6
 DURING = 20  # transfers per writer while the walk goes on
@@ -46,7 +48,8 @@ async def walk(bank: Bank, client: uuid.UUID, filters: dict[str, Any]) -> list[T
 async def test_pages_skip_and_repeat_nothing_while_transfers_commit(
     engine: AsyncEngine, locks: AccountLocks, filters: dict[str, Any]
 ) -> None:
-    workers = [postgres_bank(engine, locks=locks) for _ in range(2)]
+    # Six writers on four accounts: under ``portable`` they conflict, and retry.
+    workers = [postgres_bank(engine, POLICY, locks) for _ in range(2)]
     bank = workers[0].bank
     client, accounts = await open_accounts(bank, 4, 100_000)
 
