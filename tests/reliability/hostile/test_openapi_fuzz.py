@@ -102,7 +102,8 @@ def test_chains_of_operations_answer_as_the_schema_says(served: Served) -> None:
             case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
             assert_no_leak(response)
 
-    Workflow.run(settings=settings(BOUNDED, max_examples=40, stateful_step_count=15))
+    # More routes mean more chains that never open an account: 80 chains reach some.
+    Workflow.run(settings=settings(BOUNDED, max_examples=80, stateful_step_count=15))
     # The chains reached real accounts: operations on their ids succeeded, not only 404s.
     reached = {label for label, status in statuses if "{account_id}" in label and status < 300}
     assert len(reached) >= 3, statuses
